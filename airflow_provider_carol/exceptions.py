@@ -1,0 +1,53 @@
+"""Errors raised by the Carol provider: one small tree rooted at :class:`CarolError`.
+
+Messages name the endpoint, the HTTP status and Carol's own error text; they never carry a secret.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk.exceptions import AirflowException
+
+
+class CarolError(AirflowException):
+    """Base class of every error this provider raises."""
+
+
+class CarolConfigError(CarolError, ValueError):
+    """The Carol connection or an operator argument is invalid; raised before any request is sent."""
+
+
+class CarolConnectionError(CarolError):
+    """Carol could not be reached (DNS, refused, TLS, timeout) after the retries allowed."""
+
+
+class CarolApiError(CarolError):
+    """Carol answered with an error status; carries Carol's ``errorCode``/``errorMessage`` fields."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        error_code: str | int | None = None,
+        error_message: str | None = None,
+        possible_responsible_field: str | None = None,
+        endpoint: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.error_code = error_code
+        self.error_message = error_message
+        self.possible_responsible_field = possible_responsible_field
+        self.endpoint = endpoint
+
+
+class CarolAuthError(CarolApiError):
+    """Authentication or authorisation failed (bad credentials, MFA required, token rejected)."""
+
+
+class CarolNotFound(CarolApiError):
+    """Carol answered 404 for the named resource."""
+
+
+class CarolTaskFailed(CarolError):
+    """A Carol long task ended FAILED or CANCELED."""

@@ -1,0 +1,144 @@
+"""Request building, retry decisions and error mapping shared by the sync and async Carol hooks.
+
+Both hooks call these functions, so ``requests`` and ``httpx`` paths cannot drift: the same statuses
+are retried, the same ``Retry-After`` cap applies, and the same error types carry the same text.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import random
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from airflow_provider_carol import __version__
+from airflow_provider_carol.exceptions import (
+    CarolApiError,
+    CarolAuthError,
+    CarolConnectionError,
+    CarolNotFound,
+)
+
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504, 524})
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+USER_AGENT = f"airflow-provider-carol/{__version__}"
+_SSO_MARKER = "Single Sign On enabled"
+_EXCERPT = 300
+
+
+def default_method(json_body: Any, data: Any) -> str:
+    """GET without a body, POST with one (Carol's own convention)."""
+    return "GET" if json_body is None and data is None else "POST"
+
+
+def join_url(base_url: str, prefix: str, path: str) -> str:
+    """``base_url`` + ``/prefix/`` + ``path``, tolerant of leading and trailing slashes."""
+    return (
+        f"{base_url}/{prefix.strip('/')}/{path.lstrip('/')}"
+        if prefix.strip("/")
+        else f"{base_url}/{path.lstrip('/')}"
+    )
+
+
+def is_idempotent(method: str, idempotent: bool | None) -> bool:
+    """``None`` means: GET/HEAD/PUT/DELETE retry, POST and PATCH do not unless the caller says so."""
+    return method.upper() in IDEMPOTENT_METHODS if idempotent is None else idempotent
+
+
+def retry_after_seconds(headers: Mapping[str, str], cap: float) -> float | None:
+    """Seconds asked for by a ``Retry-After`` header (delta or HTTP date), capped; None when absent/bad."""
+    value = headers.get("Retry-After") or headers.get("retry-after")
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value) if value else None
+        if parsed is None:
+            return None
+        seconds = parsed.timestamp() - time.time()
+    return max(0.0, min(seconds, cap))
+
+
+def backoff_seconds(attempt: int, base: float, cap: float) -> float:
+    """Full-jitter exponential backoff: uniform in [0, min(cap, base * 2**(attempt-1))]."""
+    return random.uniform(0, min(cap, base * 2 ** max(0, attempt - 1)))
+
+
+def parse_json_body(content: bytes, method: str, url_path: str) -> Any:
+    """Decode a 2xx body: ``{}`` when empty, a clear error when it is not JSON."""
+    if not content or not content.strip():
+        return {}
+    try:
+        return json.loads(content)
+    except ValueError:
+        raise CarolApiError(
+            f"Carol {method} {url_path} answered with a body that is not JSON: {_excerpt(content)!r}",
+            endpoint=f"{method} {url_path}",
+        ) from None
+
+
+def _excerpt(content: bytes | str) -> str:
+    text = content.decode("utf-8", "replace") if isinstance(content, bytes) else content
+    text = " ".join(text.split())
+    return text if len(text) <= _EXCERPT else text[:_EXCERPT] + "..."
+
+
+def _error_fields(content: bytes) -> dict[str, Any]:
+    try:
+        body = json.loads(content)
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def error_for_response(status: int, content: bytes, method: str, url_path: str) -> CarolApiError:
+    """Map an error response to the narrowest :class:`CarolApiError` (endpoint, status, Carol's text)."""
+    fields = _error_fields(content)
+    error_message = fields.get("errorMessage") or fields.get("message") or fields.get("error_description")
+    error_code = fields.get("errorCode")
+    responsible = fields.get("possibleResponsibleField")
+    detail = str(error_message) if error_message else _excerpt(content) or "(empty body)"
+    message = f"Carol {method} {url_path} failed with HTTP {status}: {detail}"
+    if error_code not in (None, "", status):
+        message += f" (errorCode {error_code})"
+    if responsible:
+        message += f" (field: {responsible})"
+    cls: type[CarolApiError] = CarolApiError
+    if status in (401, 403) or _SSO_MARKER in detail:
+        cls = CarolAuthError
+        if _SSO_MARKER in detail:
+            message += ". This user signs in through SSO; use auth_type 'api_key' or 'token' instead."
+    elif status == 404:
+        cls = CarolNotFound
+    return cls(
+        message,
+        status_code=status,
+        error_code=error_code,
+        error_message=str(error_message) if error_message else None,
+        possible_responsible_field=responsible,
+        endpoint=f"{method} {url_path}",
+    )
+
+
+def connection_error(
+    exc: BaseException, method: str, url: str, *, verify: bool | str
+) -> CarolConnectionError:
+    """A transport failure as a :class:`CarolConnectionError`; TLS failures say which setting to change."""
+    reason = " ".join(str(exc).split()) or type(exc).__name__
+    text = reason.lower()
+    if "certificate" in text or "ssl" in text or "tls" in text:
+        hint = (
+            f"TLS verification failed for {url} (verify={verify!r}): {reason}. Point the connection extra "
+            "'verify' at the CA bundle that signed the server's certificate."
+        )
+        return CarolConnectionError(f"Carol {method} {url}: {hint}")
+    return CarolConnectionError(f"Carol {method} {url} could not be completed: {reason}")
+
+
+def default_headers() -> dict[str, str]:
+    """Headers every Carol request carries (auth headers are added per request)."""
+    return {"Accept": "application/json", "User-Agent": USER_AGENT}
