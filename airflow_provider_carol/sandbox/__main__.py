@@ -1,0 +1,130 @@
+"""``carol-sandbox``: run the Carol emulator; the first stdout line is a JSON object describing it."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import json
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from .app import ConnectionKiller, create_app
+from .state import Identity, SandboxState
+from .tls import make_tls_files
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="carol-sandbox", description="Local emulator of the Carol REST API."
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback)")
+    parser.add_argument("--port", type=int, default=0, help="port to bind; 0 picks a free one")
+    parser.add_argument("--tls", action="store_true", help="serve HTTPS with a throw-away CA")
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        help="where the CA/certificate/key files go (default: a temp dir removed on exit)",
+    )
+    parser.add_argument("--environment", default="carol.ai", help="environment reported in the info line")
+    return parser.parse_args(argv)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """Bind and listen ourselves so ``--port 0`` can report the port the kernel picked."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
+def build_info(identity: Identity, host: str, port: int, ca_bundle: Path | None) -> dict[str, Any]:
+    url_host = f"[{host}]" if ":" in host else host
+    scheme = "https" if ca_bundle else "http"
+    return {
+        "url": f"{scheme}://{url_host}:{port}",
+        "port": port,
+        "ca_bundle": str(ca_bundle) if ca_bundle else None,
+        **identity.public(),
+    }
+
+
+async def _serve(server: uvicorn.Server, sock: socket.socket, info: dict[str, Any]) -> None:
+    async def announce() -> None:
+        while not server.started and not server.should_exit:
+            await asyncio.sleep(0.005)
+        if server.started:
+            sys.stdout.write(json.dumps(info) + "\n")
+            sys.stdout.flush()
+
+    announcer = asyncio.ensure_future(announce())
+    try:
+        await server.serve(sockets=[sock])
+    finally:
+        announcer.cancel()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Start the sandbox and block until SIGTERM/SIGINT, then exit 0."""
+    args = parse_args(argv)
+    temp_dir = None if args.state_dir else Path(tempfile.mkdtemp(prefix="carol-sandbox-"))
+    state_dir: Path = args.state_dir or temp_dir  # type: ignore[assignment]
+    try:
+        ssl_args: dict[str, str] = {}
+        ca_bundle = None
+        if args.tls:
+            ca_bundle, cert, key = make_tls_files(state_dir)
+            ssl_args = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
+        sock = bind(args.host, args.port)
+        state = SandboxState(Identity(environment=args.environment))
+        info = build_info(state.identity, args.host, sock.getsockname()[1], ca_bundle)
+        killer = ConnectionKiller()
+        app = create_app(state, info, killer)
+        config = uvicorn.Config(
+            app,
+            loop="uvloop" if _has("uvloop") else "asyncio",
+            http="httptools" if _has("httptools") else "h11",
+            access_log=False,
+            log_level="warning",
+            lifespan="off",
+            timeout_graceful_shutdown=3,
+            **ssl_args,
+        )
+        server = uvicorn.Server(config)
+        killer.server = server
+        # uvicorn re-raises the captured signal after shutdown; a no-op handler turns that into exit 0.
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: None)
+        run(server, sock, info)
+    finally:
+        if temp_dir is not None:
+            shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def _has(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def run(server: uvicorn.Server, sock: socket.socket, info: dict[str, Any]) -> None:
+    """Run on uvloop when installed (it is with Airflow on Linux); plain asyncio otherwise."""
+    if _has("uvloop"):
+        import uvloop
+
+        uvloop.run(_serve(server, sock, info))
+    else:
+        asyncio.run(_serve(server, sock, info))
+
+
+if __name__ == "__main__":
+    main()

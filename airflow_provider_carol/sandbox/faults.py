@@ -1,0 +1,199 @@
+"""Fault injection and the request log, applied by one pure-ASGI middleware.
+
+A pure ASGI middleware (not ``BaseHTTPMiddleware``) keeps the per-request cost tiny, which matters for
+the intake benchmark. Connection drops abort the uvicorn transport that carries the request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import itertools
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import msgspec
+
+from .errors import CarolError, error_body
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+ADMIN_PREFIX = "/__sandbox/"
+DROP_MODES = ("before", "after")
+
+
+@dataclass
+class Fault:
+    """Fail, slow down or drop the next ``times`` requests whose path matches the glob ``path``."""
+
+    fault_id: int
+    path: str
+    method: str | None = None
+    status: int | None = None
+    times: int = 1
+    retry_after: str | None = None
+    latency: float | None = None
+    drop: str | None = None
+    body: Any = None
+
+    def matches(self, method: str, path: str) -> bool:
+        return (self.method is None or self.method == method) and fnmatch.fnmatchcase(path, self.path)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.fault_id, **{k: v for k, v in asdict(self).items() if k != "fault_id"}}
+
+
+class FaultRegistry:
+    """Pending faults, consumed first-match-first; used from the event loop only."""
+
+    def __init__(self) -> None:
+        self._ids = itertools.count(1)
+        self.faults: list[Fault] = []
+
+    def reset(self) -> None:
+        self.faults.clear()
+
+    def add(self, spec: dict[str, Any]) -> Fault:
+        """Validate a fault spec (the admin API's JSON) and queue it."""
+        path, times, drop = spec.get("path"), spec.get("times", 1), spec.get("drop")
+        status, latency = spec.get("status"), spec.get("latency")
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise CarolError(400, "path must be a glob starting with '/'", "path")
+        if not isinstance(times, int) or times < 1:
+            raise CarolError(400, "times must be an integer >= 1", "times")
+        if drop is not None and drop not in DROP_MODES:
+            raise CarolError(400, "drop must be 'before' or 'after'", "drop")
+        if status is not None and (not isinstance(status, int) or not 100 <= status <= 599):
+            raise CarolError(400, "status must be an HTTP status code", "status")
+        if latency is not None and (not isinstance(latency, (int, float)) or latency < 0):
+            raise CarolError(400, "latency must be a number of seconds >= 0", "latency")
+        if status is None and drop is None and latency is None:
+            raise CarolError(400, "a fault needs status, drop or latency", "status")
+        method = spec.get("method")
+        retry_after = spec.get("retry_after")
+        fault = Fault(
+            next(self._ids),
+            path,
+            method.upper() if method else None,
+            status,
+            times,
+            None if retry_after is None else str(retry_after),
+            latency,
+            drop,
+            spec.get("body"),
+        )
+        self.faults.append(fault)
+        return fault
+
+    def take(self, method: str, path: str) -> Fault | None:
+        for fault in self.faults:
+            if fault.matches(method, path):
+                fault.times -= 1
+                if fault.times <= 0:
+                    self.faults.remove(fault)
+                return fault
+        return None
+
+
+class RequestLog:
+    """A bounded ring of (method, path, query, status) for every non-admin request."""
+
+    def __init__(self, size: int = 200_000) -> None:
+        self.entries: deque[tuple[float, str, str, str, int | None, str | None]] = deque(maxlen=size)
+
+    def add(self, method: str, path: str, query: str, status: int | None, fault: str | None = None) -> None:
+        self.entries.append((time.time(), method, path, query, status, fault))
+
+    def to_json(self) -> list[dict[str, Any]]:
+        return [
+            {"time": t, "method": m, "path": p, "query": q, "status": s, "fault": f}
+            for t, m, p, q, s, f in list(self.entries)
+        ]
+
+
+def is_loopback(host: str | None) -> bool:
+    """True for 127.0.0.0/8 and ::1 (also IPv4-mapped); the admin API refuses everyone else."""
+    if not host:
+        return False
+    host = host.removeprefix("::ffff:")
+    return host == "::1" or host.startswith("127.")
+
+
+async def _drain(_message: Message) -> None:
+    return None
+
+
+class SandboxMiddleware:
+    """Applies pending faults, then records the request (admin paths are neither faulted nor logged)."""
+
+    def __init__(
+        self, app: ASGIApp, faults: FaultRegistry, log: RequestLog, abort: Callable[[Scope], None]
+    ) -> None:
+        self.app, self.faults, self.log, self.abort = app, faults, log, abort
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(ADMIN_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        method, path, query = scope["method"], scope["path"], scope["query_string"].decode("latin-1")
+        fault = self.faults.take(method, path) if self.faults.faults else None
+        if fault is not None:
+            await self._apply(fault, scope, receive, send)
+            return
+        status: list[int | None] = [None]
+
+        async def send_and_record(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        await self.app(scope, receive, send_and_record)
+        self.log.add(method, path, query, status[0])
+
+    async def _apply(self, fault: Fault, scope: Scope, receive: Receive, send: Send) -> None:
+        method, path, query = scope["method"], scope["path"], scope["query_string"].decode("latin-1")
+        if fault.latency:
+            await asyncio.sleep(fault.latency)
+        if fault.drop == "before":
+            self.log.add(method, path, query, None, "drop_before")
+            self.abort(scope)
+            return
+        if fault.status is not None:
+            await _send_fault(fault, send)
+            self.log.add(method, path, query, fault.status, "status")
+            return
+        if fault.drop == "after":
+            await self.app(scope, receive, _drain)
+            self.log.add(method, path, query, None, "drop_after")
+            self.abort(scope)
+            return
+        status: list[int | None] = [None]
+
+        async def send_and_record(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        await self.app(scope, receive, send_and_record)
+        self.log.add(method, path, query, status[0], "latency")
+
+
+async def _send_fault(fault: Fault, send: Send) -> None:
+    body = fault.body
+    if body is None:
+        body = error_body(fault.status or 500, "Injected fault (sandbox)")
+    raw = body.encode() if isinstance(body, str) else msgspec.json.encode(body)
+    headers = [
+        (b"content-type", b"text/plain" if isinstance(body, str) else b"application/json"),
+        (b"content-length", str(len(raw)).encode()),
+    ]
+    if fault.retry_after is not None:
+        headers.append((b"retry-after", fault.retry_after.encode()))
+    await send({"type": "http.response.start", "status": fault.status, "headers": headers})
+    await send({"type": "http.response.body", "body": raw})

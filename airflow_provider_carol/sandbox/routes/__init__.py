@@ -1,0 +1,1 @@
+"""The sandbox's route groups, one module per Carol area plus the admin API."""

@@ -1,0 +1,129 @@
+"""The ``/__sandbox/`` admin API: inspect state, inject faults, reset. No auth, loopback clients only."""
+
+import itertools
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+
+from ..deps import loopback_only, read_json, read_object, state_of
+from ..errors import CarolError, json_response
+
+router = APIRouter(prefix="/__sandbox", dependencies=[Depends(loopback_only)])
+CONFIG_KEYS = frozenset({"token_ttl"})
+
+
+@router.get("/info")
+async def info(request: Request) -> Any:
+    """The JSON object the CLI printed at start."""
+    return json_response(request.app.state.info)
+
+
+@router.post("/reset")
+async def reset(request: Request) -> Any:
+    state_of(request).reset()
+    return json_response({"reset": True})
+
+
+@router.get("/staging/{staging}")
+async def staging(
+    staging: str,
+    request: Request,
+    connector_id: str | None = None,
+    offset: int = 0,
+    limit: int | None = None,
+    count_only: bool = False,
+) -> Any:
+    """Stored records, each wrapped as ``{batchId, batchIdSequence, connectorId, record}``, plus ``count``."""
+    store = state_of(request).staging
+    count = store.count(staging, connector_id)
+    if count_only:
+        return json_response({"staging": staging, "count": count})
+    stop = None if limit is None else offset + limit
+    rows = list(itertools.islice(store.rows(staging, connector_id), offset, stop))
+    return json_response({"staging": staging, "count": count, "records": rows})
+
+
+@router.get("/batches")
+async def batches(request: Request) -> Any:
+    return json_response(state_of(request).staging.batches())
+
+
+@router.get("/requests")
+async def requests_log(request: Request) -> Any:
+    return json_response(state_of(request).requests.to_json())
+
+
+@router.post("/tasks")
+async def create_task(request: Request) -> Any:
+    state = state_of(request)
+    body = await read_object(request, "{schedule, reprocess_schedule?, error?, name?}")
+    task = state.tasks.create(
+        body.get("schedule"),
+        name=body.get("name") or "sandboxTask",
+        error=body.get("error"),
+        reprocess_schedule=body.get("reprocess_schedule"),
+        owner=state.identity.user,
+        connector_id=state.identity.connector_id,
+    )
+    return json_response({"id": task.task_id, "task": state.tasks.to_json(task, admin=True)})
+
+
+@router.get("/tasks/{task_id}")
+async def get_task(task_id: str, request: Request) -> Any:
+    tasks = state_of(request).tasks
+    return json_response(tasks.to_json(tasks.get(task_id), admin=True))
+
+
+@router.post("/faults")
+async def add_fault(request: Request) -> Any:
+    """Queue a fault, or ``{"expire_tokens": true}`` / ``{"revoke_api_key": true}``."""
+    state = state_of(request)
+    body = await read_object(request, "{path, method?, status?, times?, retry_after?, latency?, drop?}")
+    if body.get("expire_tokens"):
+        return json_response({"expired_tokens": state.auth.expire_all()})
+    if body.get("revoke_api_key"):
+        state.auth.api_key_revoked = True
+        return json_response({"api_key_revoked": True})
+    return json_response(state.faults.add(body).to_json())
+
+
+@router.get("/faults")
+async def list_faults(request: Request) -> Any:
+    return json_response([fault.to_json() for fault in state_of(request).faults.faults])
+
+
+@router.delete("/faults")
+async def clear_faults(request: Request) -> Any:
+    state_of(request).faults.reset()
+    return json_response([])
+
+
+@router.post("/config")
+async def config(request: Request) -> Any:
+    auth = state_of(request).auth
+    body = await read_object(request, f"known settings: {sorted(CONFIG_KEYS)}")
+    if not set(body) <= CONFIG_KEYS:
+        raise CarolError(400, f"Unknown setting(s) {sorted(set(body) - CONFIG_KEYS)}", "body")
+    ttl = body.get("token_ttl", auth.token_ttl)
+    if not isinstance(ttl, int) or ttl < 1:
+        raise CarolError(400, "token_ttl must be an integer >= 1 (seconds)", "token_ttl")
+    auth.token_ttl = ttl
+    return json_response({"token_ttl": auth.token_ttl})
+
+
+@router.post("/users")
+async def add_user(request: Request) -> Any:
+    body = await read_object(request, "{login, password, mfa?}")
+    if not body.get("login") or not body.get("password"):
+        raise CarolError(400, "login and password are required", "login")
+    user = state_of(request).auth.add_user(str(body["login"]), str(body["password"]), bool(body.get("mfa")))
+    return json_response({"login": user.login, "mfa": user.mfa, "mdmId": user.user_id})
+
+
+@router.post("/tokens")
+async def issue_token(request: Request) -> Any:
+    """Issue a token response for a user (default: the seeded one) without the password grant."""
+    state = state_of(request)
+    body = await read_json(request, required=False) or {}
+    login = body.get("login") or state.identity.user
+    return json_response(state.auth.issue(login, org_level=bool(body.get("org_level"))))
