@@ -2,6 +2,7 @@
 
 DAG-level tests use the session-scoped ``airflow_db`` fixture; hook and operator tests stay DB-free.
 """
+
 from __future__ import annotations
 
 import os

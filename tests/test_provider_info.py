@@ -1,4 +1,5 @@
 """Registration with Airflow: provider list, conn type -> hook, and the connection form metadata."""
+
 from __future__ import annotations
 
 import os
@@ -7,8 +8,16 @@ import sys
 from pathlib import Path
 
 CONTRACT_EXTRAS = {
-    "auth_type", "tenant", "organization", "environment", "connector_id", "app_name", "org_level",
-    "timeout", "verify", "scheme",
+    "auth_type",
+    "tenant",
+    "organization",
+    "environment",
+    "connector_id",
+    "app_name",
+    "org_level",
+    "timeout",
+    "verify",
+    "scheme",
 }
 
 
@@ -42,7 +51,11 @@ def test_connection_form_shows_every_contract_field_with_a_label():
 def test_airflow_providers_list_shows_the_provider(airflow_home: Path):
     airflow = Path(sys.executable).with_name("airflow")
     out = subprocess.run(
-        [str(airflow), "providers", "list", "-o", "plain"], capture_output=True, text=True, timeout=240,
-        env={**os.environ, "AIRFLOW_HOME": str(airflow_home)}, check=True,
+        [str(airflow), "providers", "list", "-o", "plain"],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env={**os.environ, "AIRFLOW_HOME": str(airflow_home)},
+        check=True,
     )
     assert "airflow-provider-carol" in out.stdout

@@ -329,7 +329,8 @@ class CarolHook(StagingHookMixin, TasksHookMixin, AppsHookMixin, BigQueryHookMix
             for attempt in retrying:
                 with attempt:
                     response = self.session.request(
-                        method, url, params=params, data=body, headers=headers, timeout=timeout
+                        method, url, params=params, data=body, headers=headers, timeout=timeout,
+                        verify=self.config.verify,  # per request: REQUESTS_CA_BUNDLE would beat session.verify
                     )
                     if retryable and response.status_code in client.RETRYABLE_STATUSES:
                         raise _RetryableResponse(response)

@@ -1,4 +1,5 @@
 """Connection parsing: every field of the contract, both AIRFLOW_CONN_ forms, and clear errors."""
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,11 @@ def test_host_is_derived_from_organization_then_tenant_like_the_reference_sdk():
 
 
 def test_host_and_port_fields_override_the_derived_host():
-    config = make({"auth_type": "api_key", "tenant": "t", "connector_id": "c1", "scheme": "http"},
-                  host="127.0.0.1", port=8123)
+    config = make(
+        {"auth_type": "api_key", "tenant": "t", "connector_id": "c1", "scheme": "http"},
+        host="127.0.0.1",
+        port=8123,
+    )
     assert config.base_url == "http://127.0.0.1:8123"
     pasted = make({"auth_type": "token", "tenant": "t"}, host="https://example.test")
     assert pasted.base_url == "https://example.test:443"
@@ -38,16 +42,32 @@ def test_secret_stays_out_of_repr():
     ("extra", "fields", "expected"),
     [
         ({}, {}, "extra 'auth_type' is required"),
-        ({"auth_type": "oauth"}, {}, "extra 'auth_type' is 'oauth'; expected one of: password, token, api_key"),
+        (
+            {"auth_type": "oauth"},
+            {},
+            "extra 'auth_type' is 'oauth'; expected one of: password, token, api_key",
+        ),
         ({"auth_type": "password", "tenant": "t"}, {"login": None}, "needs the user's e-mail"),
         ({"auth_type": "api_key", "tenant": "t"}, {}, "needs extra 'connector_id'"),
         ({"auth_type": "token"}, {}, "extra 'tenant' (the Carol environment name) is required"),
-        ({"auth_type": "token", "tenant": "t"}, {"password": None}, "password field must hold a Carol access token"),
+        (
+            {"auth_type": "token", "tenant": "t"},
+            {"password": None},
+            "password field must hold a Carol access token",
+        ),
         ({"auth_type": "token", "tenant": "t", "environment": "example.com"}, {}, "extra 'environment'"),
         ({"auth_type": "token", "tenant": "t", "scheme": "ftp"}, {}, "extra 'scheme' is 'ftp'"),
         ({"auth_type": "token", "tenant": "t", "timeout": "soon"}, {}, "extra 'timeout' must be a positive"),
-        ({"auth_type": "token", "tenant": "t", "org_level": "maybe"}, {}, "extra 'org_level' must be true or false"),
-        ({"auth_type": "token", "tenant": "t", "verify": "/no/such/ca.pem"}, {}, "CA bundle '/no/such/ca.pem'"),
+        (
+            {"auth_type": "token", "tenant": "t", "org_level": "maybe"},
+            {},
+            "extra 'org_level' must be true or false",
+        ),
+        (
+            {"auth_type": "token", "tenant": "t", "verify": "/no/such/ca.pem"},
+            {},
+            "CA bundle '/no/such/ca.pem'",
+        ),
         ({"auth_type": "token", "org_level": True}, {}, "set extra 'organization' or 'tenant'"),
     ],
 )
@@ -80,9 +100,18 @@ def test_json_connection_with_typed_extras(monkeypatch, tmp_path):
     ca = tmp_path / "ca.pem"
     ca.write_text("-----BEGIN CERTIFICATE-----\n")
     conn = {
-        "conn_type": "carol", "password": "k" * 32,
-        "extra": {"auth_type": "api_key", "tenant": "t1", "organization": "acme", "connector_id": "c1",
-                  "app_name": "app", "org_level": False, "timeout": 5, "verify": str(ca)},
+        "conn_type": "carol",
+        "password": "k" * 32,
+        "extra": {
+            "auth_type": "api_key",
+            "tenant": "t1",
+            "organization": "acme",
+            "connector_id": "c1",
+            "app_name": "app",
+            "org_level": False,
+            "timeout": 5,
+            "verify": str(ca),
+        },
     }
     monkeypatch.setenv("AIRFLOW_CONN_CAROL_JSON", json.dumps(conn))
     config = CarolConnectionConfig.from_connection(BaseHook.get_connection("carol_json"))
