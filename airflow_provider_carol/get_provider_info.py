@@ -85,6 +85,13 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
 }
 
 
+OPERATORS = ("api", "tasks", "apps")
+
+
+def _modules(kind: str, *names: str) -> list[str]:
+    return [f"airflow_provider_carol.{kind}.{name}" for name in names]
+
+
 def get_provider_info() -> dict[str, Any]:
     """Return the provider metadata Airflow's ProvidersManager reads (package-name must match the dist)."""
     return {
@@ -93,11 +100,14 @@ def get_provider_info() -> dict[str, Any]:
         "description": "`TOTVS Carol <https://carol.ai/>`__: staging intake, BigQuery, long tasks.",
         "integrations": [{"integration-name": "TOTVS Carol", "external-doc-url": "https://docs.carol.ai/"}],
         "hooks": [
-            {"integration-name": "TOTVS Carol", "python-modules": ["airflow_provider_carol.hooks.carol"]}
+            {"integration-name": "TOTVS Carol", "python-modules": _modules("hooks", "carol", "carol_async")}
         ],
         "operators": [
-            {"integration-name": "TOTVS Carol", "python-modules": ["airflow_provider_carol.operators.api"]},
+            {"integration-name": "TOTVS Carol", "python-modules": _modules("operators", *OPERATORS)}
         ],
+        "sensors": [{"integration-name": "TOTVS Carol", "python-modules": _modules("sensors", "tasks")}],
+        "triggers": [{"integration-name": "TOTVS Carol", "python-modules": _modules("triggers", "tasks")}],
+        "extra-links": ["airflow_provider_carol.links.tasks.CarolTaskLink"],
         "connection-types": [
             {
                 "connection-type": "carol",

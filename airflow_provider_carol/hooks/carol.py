@@ -7,7 +7,6 @@ with backoff and jitter on connection errors, 429 and 5xx for idempotent request
 
 from __future__ import annotations
 
-import json as jsonlib
 import threading
 from collections.abc import Generator, Mapping
 from functools import cached_property
@@ -177,7 +176,7 @@ class CarolHook(StagingHookMixin, TasksHookMixin, AppsHookMixin, BigQueryHookMix
         """Send one logical request (retries, one re-auth on 401) and return the 2xx response."""
         method = method.upper()
         url = client.join_url(self.config.base_url, prefix, path)
-        body, content_headers = self._encode_body(json, data, method, path)
+        body, content_headers = client.encode_body(json, data, method, path)
         extra = {**content_headers, **(headers or {})}
         token = self._valid_token() if authenticate else None
         response = self._send(
@@ -293,19 +292,6 @@ class CarolHook(StagingHookMixin, TasksHookMixin, AppsHookMixin, BigQueryHookMix
                 mask_secret(token.refresh_token)
 
     # ----------------------------------------------------------------- transport
-    @staticmethod
-    def _encode_body(json: Any, data: Any, method: str, path: str) -> tuple[Any, dict[str, str]]:
-        """Strict JSON for ``json=`` (NaN/Infinity are an error, not invalid JSON on the wire)."""
-        if json is None:
-            return data, {}
-        if data is not None:
-            raise CarolConfigError(f"call_api({path!r}): pass either json or data, not both.")
-        try:
-            encoded = jsonlib.dumps(json, allow_nan=False, separators=(",", ":")).encode()
-        except (TypeError, ValueError) as exc:
-            raise CarolConfigError(f"Carol {method} {path}: the JSON body cannot be sent: {exc}") from None
-        return encoded, {"Content-Type": "application/json"}
-
     def _send(
         self,
         method: str,
@@ -330,7 +316,7 @@ class CarolHook(StagingHookMixin, TasksHookMixin, AppsHookMixin, BigQueryHookMix
                 with attempt:
                     response = self.session.request(
                         method, url, params=params, data=body, headers=headers, timeout=timeout,
-                        verify=self.config.verify,  # per request: REQUESTS_CA_BUNDLE would beat session.verify
+                        verify=self.config.verify,  # REQUESTS_CA_BUNDLE would beat session.verify
                     )
                     if retryable and response.status_code in client.RETRYABLE_STATUSES:
                         raise _RetryableResponse(response)

@@ -17,6 +17,7 @@ from airflow_provider_carol import __version__
 from airflow_provider_carol.exceptions import (
     CarolApiError,
     CarolAuthError,
+    CarolConfigError,
     CarolConnectionError,
     CarolNotFound,
 )
@@ -142,3 +143,16 @@ def connection_error(
 def default_headers() -> dict[str, str]:
     """Headers every Carol request carries (auth headers are added per request)."""
     return {"Accept": "application/json", "User-Agent": USER_AGENT}
+
+
+def encode_body(json_body: Any, data: Any, method: str, path: str) -> tuple[Any, dict[str, str]]:
+    """Strict JSON for ``json=`` (NaN/Infinity are an error, not invalid JSON on the wire); ``data`` as is."""
+    if json_body is None:
+        return data, {}
+    if data is not None:
+        raise CarolConfigError(f"Carol {method} {path}: pass either json or data, not both.")
+    try:
+        encoded = json.dumps(json_body, allow_nan=False, separators=(",", ":")).encode()
+    except (TypeError, ValueError) as exc:
+        raise CarolConfigError(f"Carol {method} {path}: the JSON body cannot be sent: {exc}") from None
+    return encoded, {"Content-Type": "application/json"}

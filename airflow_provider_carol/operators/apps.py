@@ -1,0 +1,181 @@
+"""Carol app operators: run an app process and wait for its long task; read the app's settings."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from functools import cached_property
+from typing import Any
+
+from airflow.sdk import BaseOperator, Context, conf
+
+from airflow_provider_carol.exceptions import CarolError, CarolTaskFailed
+from airflow_provider_carol.hooks.carol import CarolHook
+from airflow_provider_carol.hooks.models import CarolTask
+from airflow_provider_carol.links.tasks import CarolTaskLink, persist_task_link
+from airflow_provider_carol.operators.tasks import as_seconds
+from airflow_provider_carol.triggers.tasks import TIMEOUT, CarolTaskTrigger, failure_message, read_task_event
+
+CAROL_TASK_ID_KEY = "carol_task_id"
+
+
+class CarolRunAppProcessOperator(BaseOperator):
+    """Start a Carol app process, push its long-task id, and wait for it like ``CarolTaskSensor``.
+
+    Returns the Carol task id (so ``op.output`` can feed a sensor or a tracker). The id is also pushed
+    under XCom key ``carol_task_id`` and the "Carol task" link is set before any wait. The execute call
+    is never resent automatically, so a retry-safe network error cannot start the process twice.
+
+    :param app_name: the Carol app (templated); None uses the connection's ``app_name`` extra.
+    :param process_name: the AI process to run (templated).
+    :param carol_conn_id: the ``carol`` connection.
+    :param wait_for_completion: wait for the long task; False returns as soon as it is started.
+    :param deferrable: wait in the triggerer; default ``[operators] default_deferrable``.
+    :param poll_interval: first pause between polls, seconds (grows x1.5 up to ``max_poll_interval``).
+    :param max_poll_interval: cap of the pause between polls, seconds.
+    :param timeout: wait limit (seconds or timedelta); None waits forever.
+    :param cancel_on_kill: cancel the Carol task when the Airflow task is killed or times out.
+    :param logs_tail: Carol log lines quoted in the failure message.
+    """
+
+    template_fields: Sequence[str] = ("app_name", "process_name", "carol_conn_id")
+    operator_extra_links = (CarolTaskLink(),)
+    ui_color = "#2e8fd6"
+
+    def __init__(
+        self,
+        *,
+        app_name: str | None,
+        process_name: str,
+        carol_conn_id: str = CarolHook.default_conn_name,
+        wait_for_completion: bool = True,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poll_interval: float = 5.0,
+        max_poll_interval: float = 60.0,
+        timeout: timedelta | float | None = None,
+        cancel_on_kill: bool = True,
+        logs_tail: int = 20,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.app_name = app_name
+        self.process_name = process_name
+        self.carol_conn_id = carol_conn_id
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = deferrable
+        self.poll_interval = poll_interval
+        self.max_poll_interval = max_poll_interval
+        self.timeout = as_seconds(timeout, "timeout")
+        self.cancel_on_kill = cancel_on_kill
+        self.logs_tail = logs_tail
+        self.carol_task_id: str | None = None
+
+    @cached_property
+    def hook(self) -> CarolHook:
+        """The hook, built on first use so DAG parsing never touches the connection."""
+        return CarolHook(self.carol_conn_id)
+
+    def execute(self, context: Context) -> str:
+        """Start the process, publish its task id and link, then wait (deferred or polling)."""
+        task = self.hook.start_app_process(self.app_name, self.process_name)
+        self.carol_task_id = task.task_id
+        context["ti"].xcom_push(key=CAROL_TASK_ID_KEY, value=task.task_id)
+        persist_task_link(context, self.hook.task_url(task.task_id))
+        self.log.info(
+            "Started Carol process %s: task %s is %s.", self.process_name, task.task_id, task.status
+        )
+        if not self.wait_for_completion:
+            return task.task_id
+        if task.state.is_terminal:
+            return self._finish(task.task_id, task.status, task.error_message)
+        if self.deferrable:
+            self.defer(
+                trigger=CarolTaskTrigger(
+                    task.task_id,
+                    self.carol_conn_id,
+                    end_time=None if self.timeout is None else time.time() + self.timeout,
+                    poll_interval=self.poll_interval,
+                    max_poll_interval=self.max_poll_interval,
+                    cancel_on_kill=self.cancel_on_kill,
+                    logs_tail=self.logs_tail,
+                ),
+                method_name="execute_complete",
+                timeout=None,  # the trigger enforces `timeout`, so the timeout path below can cancel
+            )
+        try:
+            task = self.hook.wait_for_task(
+                task.task_id,
+                poll_interval=self.poll_interval,
+                max_poll_interval=self.max_poll_interval,
+                timeout=self.timeout,
+            )
+        except TimeoutError:
+            self._timed_out(task.task_id)
+        return self._finish(task.task_id, task.status, task.error_message)
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> str:
+        """Resume after the trigger: validate the event, then succeed, fail, or cancel on timeout."""
+        event = read_task_event(event)
+        self.carol_task_id = event["carol_task_id"]
+        if event["status"] == TIMEOUT:
+            self._timed_out(event["carol_task_id"])
+        return self._finish(
+            event["carol_task_id"], event["status"], event.get("error"), event.get("logs_tail")
+        )
+
+    def _finish(self, task_id: str, status: str, error: str | None, tail: list[str] | None = None) -> str:
+        if status == "COMPLETED":
+            self.log.info("Carol task %s COMPLETED.", task_id)
+            return task_id
+        if tail is None:
+            tail = self.hook.task_logs_tail(task_id, self.logs_tail)
+        raise CarolTaskFailed(failure_message(task_id, status, error, tail, self.hook.task_url(task_id)))
+
+    def _timed_out(self, task_id: str) -> None:
+        if self.cancel_on_kill:
+            self._cancel(task_id)
+        raise CarolTaskFailed(f"Carol task {task_id} did not finish within {self.timeout} s.")
+
+    def _cancel(self, task_id: str) -> None:
+        try:
+            task: CarolTask = self.hook.cancel_task(task_id)
+            self.log.info("Asked Carol to cancel task %s; it is now %s.", task_id, task.status)
+        except CarolError as exc:
+            self.log.warning("Could not cancel Carol task %s: %s", task_id, exc)
+
+    def on_kill(self) -> None:
+        """Cancel the Carol task (best effort) when the running, non-deferred task is killed."""
+        if self.cancel_on_kill and self.carol_task_id:
+            self._cancel(self.carol_task_id)
+
+
+class CarolAppSettingsOperator(BaseOperator):
+    """Read a Carol app's settings as a flat ``{name: value}`` dict into XCom for downstream templating.
+
+    Use as ``{{ ti.xcom_pull(task_ids="settings")["batch_size"] }}`` or pass ``op.output`` on.
+
+    :param app_name: the Carol app (templated); None uses the connection's ``app_name`` extra.
+    :param carol_conn_id: the ``carol`` connection.
+    """
+
+    template_fields: Sequence[str] = ("app_name", "carol_conn_id")
+    ui_color = "#2e8fd6"
+
+    def __init__(
+        self, *, app_name: str | None = None, carol_conn_id: str = CarolHook.default_conn_name, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.app_name = app_name
+        self.carol_conn_id = carol_conn_id
+
+    @cached_property
+    def hook(self) -> CarolHook:
+        """The hook, built on first use so DAG parsing never touches the connection."""
+        return CarolHook(self.carol_conn_id)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Return the flattened settings (pushed as ``return_value``)."""
+        settings = self.hook.get_app_settings(self.app_name)
+        self.log.info("Read %d setting(s) of Carol app %s.", len(settings), self.app_name or "(connection's)")
+        return settings

@@ -1,0 +1,1 @@
+../../example_dags/carol_app_process.py

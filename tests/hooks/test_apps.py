@@ -1,0 +1,88 @@
+"""App hook methods: settings flattening (pure), then lookup, settings and processes on the sandbox."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from airflow_provider_carol.exceptions import CarolApiError, CarolConfigError, CarolNotFound
+from airflow_provider_carol.hooks.apps import flatten_settings
+from airflow_provider_carol.hooks.carol import CarolHook
+
+SEEDED_SETTINGS = {
+    "target_staging": "customers",
+    "batch_size": 500,
+    "threshold": 0.75,
+    "enabled": True,
+    "notes": None,
+}
+
+
+def test_flatten_settings_matches_the_reference_sdk_shape():
+    body = {
+        "mdmId": "s",
+        "mdmTenantAppSettingValues": [{"mdmName": "a", "mdmParameterValue": 1}, {"mdmName": "b"}],
+    }
+    assert flatten_settings(body, "app") == {"a": 1, "b": None}
+    assert flatten_settings({"mdmId": "s"}, "app") == {}
+
+
+def test_flatten_settings_names_the_malformed_item():
+    with pytest.raises(CarolApiError, match="setting 1 has no mdmName"):
+        flatten_settings({"mdmTenantAppSettingValues": [{"mdmName": "a"}, {"mdmParameterValue": 2}]}, "app")
+    with pytest.raises(CarolApiError, match="not an object"):
+        flatten_settings([], "app")
+
+
+@pytest.fixture
+def hook(carol_sandbox):
+    with CarolHook() as hook:
+        yield hook
+
+
+def test_get_app_by_the_connection_app_name(carol_sandbox, hook):
+    app = hook.get_app()
+    assert app.name == carol_sandbox.app_name and app.app_id
+
+
+def test_get_app_settings_returns_the_flattened_dict(carol_sandbox, hook):
+    assert hook.get_app_settings(carol_sandbox.app_name) == SEEDED_SETTINGS
+    settings_calls = [r for r in carol_sandbox.requests() if r["path"].endswith("/settings")]
+    assert len(settings_calls) == 1 and "entitySpace=PRODUCTION" in (settings_calls[0]["query"] or "")
+
+
+def test_unknown_app_is_not_found(carol_sandbox, hook):
+    with pytest.raises(CarolNotFound, match="no_such_app"):
+        hook.get_app_settings("no_such_app")
+
+
+def test_missing_app_name_fails_before_any_request(carol_sandbox, monkeypatch):
+    conn = json.loads(carol_sandbox.connection_json())
+    conn["extra"].pop("app_name")
+    monkeypatch.setenv("AIRFLOW_CONN_CAROL_NOAPP", json.dumps(conn))
+    with pytest.raises(CarolConfigError, match="app_name"):
+        CarolHook("carol_noapp").get_app_settings()
+    assert carol_sandbox.requests() == []
+
+
+def test_start_app_process_creates_a_long_task(carol_sandbox, hook):
+    task = hook.start_app_process(None, "main_process")
+    assert task.task_id and not task.state.is_failed
+    assert carol_sandbox.task(task.task_id)["mdmTaskName"] == f"{carol_sandbox.app_name}/main_process"
+    assert hook.wait_for_task(task.task_id, poll_interval=0.2).status == "COMPLETED"
+
+
+def test_start_unknown_process_is_not_found_and_empty_name_is_rejected(carol_sandbox, hook):
+    with pytest.raises(CarolNotFound, match="nope"):
+        hook.start_app_process(carol_sandbox.app_name, "nope")
+    with pytest.raises(CarolConfigError, match="process_name"):
+        hook.start_app_process(carol_sandbox.app_name, " ")
+
+
+def test_start_app_process_is_not_resent_after_a_dropped_connection(carol_sandbox, hook):
+    carol_sandbox.add_fault("/api/v1/tenantApps/*/aiprocesses/*/execute/*", drop="after", times=1)
+    with pytest.raises(Exception, match="could not be completed"):
+        hook.start_app_process(None, "main_process")
+    executes = [r for r in carol_sandbox.requests() if "/execute/" in r["path"]]
+    assert len(executes) == 1
