@@ -26,6 +26,5 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints.txt -nt
   .venv/bin/uv pip install -q --python .venv/bin/python -c constraints.txt -e '.[test]'
   touch "$stamp"
 fi
-if [ -x scripts/bootstrap-pycarol.sh ]; then
-  scripts/bootstrap-pycarol.sh
-fi
+scripts/bootstrap-pycarol.sh      # the reference SDK in its own venv (conformance tests, benchmarks)
+scripts/bootstrap-browser.sh      # Debian's Chromium for the connection-form browser test

@@ -4,4 +4,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 .venv/bin/ruff check .
+# The browser test writes its screenshots here instead of over the committed docs/img ones.
+export CAROL_UI_SCREENSHOT_DIR="${CAROL_UI_SCREENSHOT_DIR:-$(mktemp -d)}"
 exec .venv/bin/python -m pytest -p no:cacheprovider -q "$@"

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import importlib.util
 import json
+import os
 import shutil
 import signal
 import socket
@@ -19,6 +20,17 @@ import uvicorn
 from .app import ConnectionKiller, create_app
 from .state import Identity, SandboxState
 from .tls import make_tls_files
+
+# Fixed credentials for a long-lived sandbox (docker-compose.yaml); random ones for any variable unset.
+IDENTITY_ENV = {"user": "CAROL_SANDBOX_USER", "password": "CAROL_SANDBOX_PASSWORD",
+                "api_key": "CAROL_SANDBOX_API_KEY", "connector_id": "CAROL_SANDBOX_CONNECTOR_ID"}
+
+
+def identity_from_env(environment: str, env: dict[str, str] | None = None) -> Identity:
+    """The sandbox identity, with the credentials set in ``CAROL_SANDBOX_*`` variables kept as given."""
+    env = dict(os.environ) if env is None else env
+    fixed = {name: env[var] for name, var in IDENTITY_ENV.items() if env.get(var)}
+    return Identity(environment=environment, **fixed)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -87,7 +99,7 @@ def main(argv: list[str] | None = None) -> None:
             ca_bundle, cert, key = make_tls_files(state_dir)
             ssl_args = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
         sock = bind(args.host, args.port)
-        state = SandboxState(Identity(environment=args.environment))
+        state = SandboxState(identity_from_env(args.environment))
         info = build_info(state.identity, args.host, sock.getsockname()[1], ca_bundle)
         killer = ConnectionKiller()
         app = create_app(state, info, killer)
