@@ -108,6 +108,10 @@ def get_provider_info() -> dict[str, Any]:
         "sensors": [{"integration-name": "TOTVS Carol", "python-modules": _modules("sensors", "tasks")}],
         "triggers": [{"integration-name": "TOTVS Carol", "python-modules": _modules("triggers", "tasks")}],
         "extra-links": ["airflow_provider_carol.links.tasks.CarolTaskLink"],
+        "logging": ["airflow_provider_carol.log.handler.CarolLogHandler"],
+        "remote-logging": [
+            {"classpath": "airflow_provider_carol.log.remote.CarolRemoteLogIO", "scheme": "carol"}
+        ],
         "connection-types": [
             {
                 "connection-type": "carol",

@@ -1,0 +1,47 @@
+"""Fixtures for the logging bridge: Airflow logging configured with Carol remote logging, then restored."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+
+@pytest.fixture
+def carol_remote_logging(carol_sandbox: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Configure task logging exactly as a task process does (``airflow.sdk.log.configure_logging``) with
+    ``[logging]`` pointing at Carol through our ``logging_config_class``; yield the resolved RemoteLogIO."""
+    import structlog
+    from airflow.sdk import log as sdk_log
+
+    monkeypatch.setenv("AIRFLOW__LOGGING__REMOTE_LOGGING", "True")
+    monkeypatch.setenv("AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER", "carol://carol_default")
+    monkeypatch.setenv("AIRFLOW__LOGGING__REMOTE_TASK_HANDLER_KWARGS", '{"flush_interval": 0.2}')
+    monkeypatch.setenv(
+        "AIRFLOW__LOGGING__LOGGING_CONFIG_CLASS", "airflow_provider_carol.log.config.LOGGING_CONFIG"
+    )
+    monkeypatch.delenv("LONGTASKID", raising=False)
+    saved_structlog = structlog.get_config()
+    root = logging.getLogger()
+    saved_root = (list(root.handlers), root.level)
+    sys.modules.pop("airflow_provider_carol.log.config", None)
+    sdk_log._ActiveLoggingConfig.logging_config_loaded = False
+    sdk_log.reset_logging()
+    sdk_log.configure_logging.__wrapped__(cache_logger_on_first_use=False)
+    remote = sdk_log.load_remote_log_handler()
+    try:
+        yield remote
+    finally:
+        if remote is not None:
+            remote.flush(10)
+            remote._shipper.close(5)
+        sdk_log._ActiveLoggingConfig.set(None, None)
+        sdk_log._ActiveLoggingConfig.logging_config_loaded = False
+        sdk_log.reset_logging()
+        structlog.configure(**saved_structlog)
+        root.handlers[:] = saved_root[0]
+        root.setLevel(saved_root[1])
+        sys.modules.pop("airflow_provider_carol.log.config", None)

@@ -1,0 +1,181 @@
+"""``CarolRemoteLogIO`` in Airflow's supervisor write path, with the supervisor's own logging functions.
+
+The task subprocess's JSON lines are fed to ``process_log_messages_from_subprocess`` (what the supervisor
+does with them), written by the logger ``_configure_logging`` builds, then ``upload_to_remote`` runs (what
+the supervisor calls when the task process has exited).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+
+from airflow_provider_carol.log import LOG_TASK_ID_KEY, CarolRemoteLogIO
+
+REL = "dag_id=d/run_id=r/task_id=t/attempt=1.log"
+CONFIG_MODULE = "airflow_provider_carol.log.config"
+
+
+def task_line(event: str, level: str = "info", **extra: Any) -> bytes:
+    """One line as a task subprocess sends it to the supervisor (structlog JSON)."""
+    body = {"timestamp": datetime.now(timezone.utc).isoformat(), "level": level, "event": event,
+            "logger": "task.test", **extra}
+    return json.dumps(body).encode() + b"\n"
+
+
+def run_supervisor(lines: list[bytes], rel: str = REL) -> Any:
+    """Feed ``lines`` through the supervisor's log pipeline for ``rel`` and upload; return the logger."""
+    from airflow.sdk.execution_time.supervisor import _configure_logging, process_log_messages_from_subprocess
+    from airflow.sdk.log import upload_to_remote
+
+    logger, handle = _configure_logging(rel, client=None)
+    try:
+        relay = process_log_messages_from_subprocess((logger,))
+        next(relay)
+        for line in lines:
+            relay.send(line)
+        upload_to_remote(logger)
+    finally:
+        handle.close()
+    return logger
+
+
+def carol_lines(sandbox: Any, task_id: str) -> list[tuple[str, str]]:
+    return [(e["mdmLogLevel"], e["mdmLogMessage"]) for e in sandbox.task(task_id)["logs"]]
+
+
+def test_lines_before_and_after_the_announcement_go_to_the_announced_task(
+    carol_sandbox, carol_remote_logging
+):
+    task_id = carol_sandbox.create_task([{"status": "RUNNING", "after": 0}])
+    lines = [
+        task_line("::group::Pre Execute"),
+        task_line("routing", **{LOG_TASK_ID_KEY: task_id}),
+        task_line("from self.log", job=7),
+        task_line("from a stdlib logger", level="warning", logger="my.lib"),
+        task_line("boom", level="error", error_detail=[{"exc_type": "ValueError", "exc_value": "bad"}]),
+        task_line("the end", level="critical"),
+    ]
+    run_supervisor(lines)
+
+    assert carol_lines(carol_sandbox, task_id) == [
+        ("INFO", "::group::Pre Execute"),
+        ("INFO", "routing"),
+        ("INFO", "from self.log job=7"),
+        ("WARN", "from a stdlib logger"),
+        ("ERROR", "boom\nValueError: bad"),
+        ("ERROR", "the end"),
+    ]
+
+
+def test_a_second_upload_of_the_same_log_sends_nothing_twice(carol_sandbox, carol_remote_logging):
+    from airflow.sdk.log import upload_to_remote
+
+    task_id = carol_sandbox.create_task([{"status": "RUNNING", "after": 0}])
+    logger = run_supervisor([task_line("once", **{LOG_TASK_ID_KEY: task_id})])
+    upload_to_remote(logger)  # a deferred task uploads its log again when it resumes
+    carol_remote_logging.flush(10)
+
+    assert carol_lines(carol_sandbox, task_id) == [("INFO", "once")]
+
+
+def test_without_a_carol_task_lines_stay_in_the_airflow_log(
+    carol_sandbox, carol_remote_logging, airflow_home
+):
+    run_supervisor([task_line("nobody asked for Carol")], rel="dag_id=d/run_id=r/task_id=local/attempt=1.log")
+
+    assert not [r for r in carol_sandbox.requests() if r["path"].endswith("/logs")]
+    written = (airflow_home / "logs" / "dag_id=d/run_id=r/task_id=local/attempt=1.log").read_text()
+    assert "nobody asked for Carol" in written
+
+
+def test_longtaskid_routes_a_task_that_announces_nothing(carol_sandbox, carol_remote_logging, monkeypatch):
+    task_id = carol_sandbox.create_task([{"status": "RUNNING", "after": 0}])
+    monkeypatch.setenv("LONGTASKID", task_id)
+    lines = [task_line("a"), task_line("b", level="debug")]
+    run_supervisor(lines, rel="dag_id=d/run_id=r/task_id=env/attempt=1.log")
+
+    assert carol_lines(carol_sandbox, task_id) == [("INFO", "a"), ("DEBUG", "b")]
+
+
+def test_secrets_are_masked_before_they_leave(carol_sandbox, carol_remote_logging):
+    from airflow.sdk.log import mask_secret
+
+    task_id = carol_sandbox.create_task([{"status": "RUNNING", "after": 0}])
+    mask_secret("hunter2-very-secret")
+    run_supervisor([task_line("password is hunter2-very-secret", **{LOG_TASK_ID_KEY: task_id})],
+                   rel="dag_id=d/run_id=r/task_id=mask/attempt=1.log")
+
+    assert carol_lines(carol_sandbox, task_id) == [("INFO", "password is ***")]
+
+
+def test_from_config_reads_the_logging_section(monkeypatch, tmp_path):
+    monkeypatch.setenv("AIRFLOW__LOGGING__BASE_LOG_FOLDER", str(tmp_path))
+    monkeypatch.setenv("AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER", "carol://carol_logs")
+    kwargs = '{"batch_size": 50, "delete_local_copy": 1}'  # the IO's keys are taken, others left alone
+    monkeypatch.setenv("AIRFLOW__LOGGING__REMOTE_TASK_HANDLER_KWARGS", kwargs)
+    monkeypatch.delenv("AIRFLOW__LOGGING__REMOTE_LOG_CONN_ID", raising=False)
+
+    remote = CarolRemoteLogIO.from_config()
+
+    assert remote.conn_id == "carol_logs"
+    assert remote.base_log_folder == str(tmp_path)
+    assert remote._shipper.batch_size == 50
+    assert remote.read("x", None) == ([], None)
+
+
+@pytest.mark.parametrize(
+    ("folder", "kwargs", "message"),
+    [("s3://bucket/logs", "{}", "carol://"), ("carol://c", "[1]", "JSON object"), ("carol://c", "{", "JSON")],
+)
+def test_from_config_rejects_bad_settings(monkeypatch, folder, kwargs, message):
+    monkeypatch.setenv("AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER", folder)
+    monkeypatch.setenv("AIRFLOW__LOGGING__REMOTE_TASK_HANDLER_KWARGS", kwargs)
+    with pytest.raises(ValueError, match=message):
+        CarolRemoteLogIO.from_config()
+
+
+@pytest.mark.parametrize(("enabled", "folder"), [("True", "carol://carol_logs"), ("False", "carol://x"),
+                                                 ("True", "s3://bucket")])
+def test_logging_config_module_exports_what_airflow_reads(monkeypatch, enabled, folder):
+    monkeypatch.setenv("AIRFLOW__LOGGING__REMOTE_LOGGING", enabled)
+    monkeypatch.setenv("AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER", folder)
+    monkeypatch.delenv("AIRFLOW__LOGGING__REMOTE_LOG_CONN_ID", raising=False)
+    monkeypatch.delitem(sys.modules, "airflow_provider_carol.log.config", raising=False)
+
+    module = importlib.import_module("airflow_provider_carol.log.config")
+
+    assert module.LOGGING_CONFIG["handlers"]["task"]["class"].endswith("FileTaskHandler")
+    if enabled == "True" and folder.startswith("carol://"):
+        assert isinstance(module.REMOTE_TASK_LOG, CarolRemoteLogIO)
+        assert module.DEFAULT_REMOTE_CONN_ID == "carol_logs"
+    else:
+        assert module.REMOTE_TASK_LOG is None and module.DEFAULT_REMOTE_CONN_ID is None
+
+
+def test_core_and_task_sdk_both_resolve_the_carol_io_from_the_logging_module(monkeypatch):
+    """What the API server (core) and a worker (task SDK) load with the documented configuration."""
+    from airflow import logging_config as core
+    from airflow.sdk import log as sdk_log
+
+    monkeypatch.setenv("AIRFLOW__LOGGING__REMOTE_LOGGING", "True")
+    monkeypatch.setenv("AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER", "carol://carol_logs")
+    monkeypatch.setenv("AIRFLOW__LOGGING__LOGGING_CONFIG_CLASS", f"{CONFIG_MODULE}.LOGGING_CONFIG")
+    monkeypatch.delenv("AIRFLOW__LOGGING__REMOTE_LOG_CONN_ID", raising=False)
+    monkeypatch.delitem(sys.modules, CONFIG_MODULE, raising=False)
+    try:
+        core._load_logging_config()
+        sdk_log._load_logging_config()
+        assert isinstance(core.get_remote_task_log(), CarolRemoteLogIO)
+        assert isinstance(sdk_log.load_remote_log_handler(), CarolRemoteLogIO)
+        assert sdk_log.load_remote_conn_id() == "carol_logs"
+    finally:
+        core._ActiveLoggingConfig.set(None, None)
+        core._ActiveLoggingConfig.logging_config_loaded = False
+        sdk_log._ActiveLoggingConfig.set(None, None)
+        sdk_log._ActiveLoggingConfig.logging_config_loaded = False
