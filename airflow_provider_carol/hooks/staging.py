@@ -1,7 +1,385 @@
-"""Staging methods of :class:`~airflow_provider_carol.hooks.carol.CarolHook` (mixed into it)."""
+"""Staging methods of :class:`~airflow_provider_carol.hooks.carol.CarolHook` (mixed into it).
+
+Connectors (get-or-create, never delete), staging schemas (create or update), and ingestion with
+managed batches: a batch summary is sent only after every chunk was acknowledged, never on failure.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from airflow_provider_carol.exceptions import CarolApiError, CarolConfigError, CarolError, CarolNotFound
+from airflow_provider_carol.hooks import endpoints, schema, sources
+from airflow_provider_carol.hooks.batches import (
+    BatchPlan,
+    BatchSlice,
+    SendSummary,
+    airflow_task_key,
+    check_results,
+    derive_batch_id,
+    slice_partitions,
+    utc_now_iso,
+)
+from airflow_provider_carol.hooks.codec import (
+    DEFAULT_CHUNK_SIZE,
+    DEFAULT_MAX_CHUNK_BYTES,
+    Chunk,
+    Chunker,
+    RecordEncoder,
+    validate_chunking,
+)
+from airflow_provider_carol.hooks.intake import DEFAULT_MAX_IN_FLIGHT, IntakeSender
+
+SOURCE_KEYS = ("data", "path", "sql", "sql_conn_id", "sql_parameters", "file_format")
+PLAN_SAMPLE_ROWS = 1000
+
+
+class StagingBatch:
+    """One Carol batch spanning several sends (stagings); see :meth:`StagingHookMixin.staging_batch`.
+
+    Sequence numbers continue across sends, so they are unique and gap-free in the whole batch.
+    """
+
+    def __init__(self, hook: Any, connector_id: str, batch_id: str) -> None:
+        self.hook, self.connector_id, self.batch_id = hook, connector_id, batch_id
+        self.next_sequence = 1
+        self.records = 0
+        self.requests = 0
+        self.started_at = utc_now_iso()
+        self.failed = False
+        self.summaries: list[SendSummary] = []
+
+    def send(self, staging_name: str, data: Any = None, **options: Any) -> SendSummary:
+        """Send one source of records to ``staging_name`` within this batch (see ``send_to_staging``)."""
+        if self.failed:
+            raise CarolError(f"Batch {self.batch_id} already failed; it will get no summary.")
+        try:
+            summary = self.hook.send_to_staging(
+                staging_name,
+                data,
+                connector_id=self.connector_id,
+                batch_id=self.batch_id,
+                first_sequence=self.next_sequence,
+                send_summary=False,
+                **options,
+            )
+        except BaseException:
+            self.failed = True
+            raise
+        self.next_sequence += summary.requests
+        self.records += summary.records
+        self.requests += summary.requests
+        self.summaries.append(summary)
+        return summary
+
+    def close(self) -> dict[str, Any] | None:
+        """Send the summary (the caller guarantees every send succeeded); None when nothing was sent."""
+        if self.failed:
+            raise CarolError(f"Batch {self.batch_id} failed; no summary sent.")
+        if not self.requests:
+            self.hook.log.warning("Batch %s sent no records; no summary sent.", self.batch_id)
+            return None
+        return self.hook.send_batch_summary(
+            self.batch_id, self.records, self.requests, started_at=self.started_at
+        )
 
 
 class StagingHookMixin:
     """Staging part of CarolHook; relies on the host class's ``call_api``/``request``/``config``."""
+
+    # ----------------------------------------------------------------- connectors
+    def get_connector_by_name(self, name: str) -> dict[str, Any] | None:
+        """The connector called ``name``, or None when there is none."""
+        try:
+            return self.call_api(endpoints.CONNECTOR_BY_NAME.path(name=name))
+        except CarolNotFound:
+            return None
+
+    def get_or_create_connector(self, name: str, label: str | None = None, group_name: str = "Others") -> str:
+        """The id of the connector called ``name``, creating it when missing; never deletes anything."""
+        found = self.get_connector_by_name(name)
+        if found:
+            return found["mdmId"]
+        body = {"mdmName": name, "mdmGroupName": group_name, "mdmLabel": {"en-US": label or name}}
+        try:
+            created = self.call_api(endpoints.CONNECTOR_CREATE.path(), "POST", json=body)
+        except CarolApiError as exc:  # created concurrently by another task: read it back
+            found = self.get_connector_by_name(name) if exc.status_code in (400, 409) else None
+            if not found:
+                raise
+            return found["mdmId"]
+        self.log.info("Created Carol connector %r (%s).", name, created["mdmId"])
+        return created["mdmId"]
+
+    def resolve_connector_id(self, connector_id: str | None = None, connector_name: str | None = None) -> str:
+        """An explicit id, else the id of ``connector_name``, else the connection's ``connector_id``."""
+        if connector_id and connector_name:
+            raise CarolConfigError("Give connector_id or connector_name, not both.")
+        if connector_name:
+            found = self.get_connector_by_name(connector_name)
+            if not found:
+                raise CarolConfigError(f"Carol has no connector named {connector_name!r}.")
+            return found["mdmId"]
+        resolved = connector_id or self.config.connector_id
+        if not resolved:
+            raise CarolConfigError(
+                "No connector: pass connector_id or connector_name, or set the connection extra "
+                "'connector_id'."
+            )
+        return resolved
+
+    # ----------------------------------------------------------------- schemas
+    def get_staging_schema(self, staging_name: str, connector_id: str | None = None) -> dict[str, Any] | None:
+        """The staging's schema, or None when it has none (other errors raise, unlike pycarol)."""
+        path = endpoints.STAGING_SCHEMA_GET.path(staging=staging_name)
+        try:
+            return self.call_api(path, params={"connectorId": self.resolve_connector_id(connector_id)})
+        except CarolNotFound:
+            return None
+
+    def put_staging_schema(
+        self, staging_name: str, payload: dict[str, Any], connector_id: str | None = None
+    ) -> dict:
+        """Create the schema (POST) or update it (PUT) when it exists and differs; return what Carol holds."""
+        connector_id = self.resolve_connector_id(connector_id)
+        current = self.get_staging_schema(staging_name, connector_id)
+        if not schema.schema_differs(current, payload):
+            self.log.info("Staging %r already has this schema.", staging_name)
+            return current or payload
+        endpoint = endpoints.STAGING_SCHEMA_CREATE if current is None else endpoints.STAGING_SCHEMA_UPDATE
+        self.log.info(
+            "%s the schema of staging %r.", "Creating" if current is None else "Updating", staging_name
+        )
+        return (
+            self.call_api(
+                endpoint.path(staging=staging_name),
+                endpoint.method,
+                json=payload,
+                params={"connectorId": connector_id},
+            )
+            or payload
+        )
+
+    # ----------------------------------------------------------------- sending
+    def send_to_staging(
+        self,
+        staging_name: str,
+        data: Any = None,
+        *,
+        path: Any = None,
+        sql: str | None = None,
+        sql_conn_id: str | None = None,
+        sql_parameters: Any = None,
+        file_format: str | None = None,
+        connector_id: str | None = None,
+        connector_name: str | None = None,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        max_chunk_bytes: int = DEFAULT_MAX_CHUNK_BYTES,
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+        batch_id: str | None = None,
+        batch: BatchSlice | dict[str, Any] | None = None,
+        first_sequence: int = 1,
+        send_summary: bool = True,
+        progress_interval: float = 15.0,
+    ) -> SendSummary:
+        """Send records from ``data``, ``path`` or ``sql`` to a staging table, exactly once per chunk.
+
+        Without ``batch``/``batch_id`` the send is its own batch (id derived from the Airflow task, so a
+        retry re-sends the same (batchId, sequence) pairs) and the summary follows the last acknowledged
+        chunk. ``batch`` is one task's slice of a :meth:`plan_batch` plan: fixed chunks, no summary.
+        In-memory ``data`` is fully encoded before the first request, so bad values send nothing.
+        (Long because it is the one place that wires source, chunker, sender and summary together.)
+        """
+        spec = sources.SourceSpec(data, path, sql, sql_conn_id, sql_parameters, file_format)
+        validate_chunking(chunk_size, max_chunk_bytes)
+        planned = BatchSlice.from_dict(batch) if batch is not None else None
+        if planned is not None:
+            connector_id, batch_id, first_sequence = (
+                planned.connector_id,
+                planned.batch_id,
+                planned.first_sequence,
+            )
+            chunk_size, send_summary = planned.chunk_size, False
+        else:
+            connector_id = self.resolve_connector_id(connector_id, connector_name)
+        chunks = _chunk_stream(spec, planned, chunk_size, max_chunk_bytes, first_sequence)
+        batch_id = batch_id or self.new_batch_id(connector_id, staging_name)
+        started_at = utc_now_iso()
+        self.log.info(
+            "Sending %s to staging %r (connector %s, batch %s).",
+            spec.describe(),
+            staging_name,
+            connector_id,
+            batch_id,
+        )
+        sender = IntakeSender(
+            self,
+            staging_name=staging_name,
+            connector_id=connector_id,
+            batch_id=batch_id,
+            max_in_flight=max_in_flight,
+            total_records=planned.records if planned else sources.cheap_count(spec),
+            progress_interval=progress_interval,
+        )
+        # In-memory data is encoded whole before the first request: a bad value sends nothing.
+        stats = sender.send(
+            chunks, validate_first=spec.in_memory, expected_chunks=planned.chunks if planned else None
+        )
+        if planned is not None and (stats.requests, stats.records) != (planned.chunks, planned.records):
+            raise CarolError(
+                f"Staging {staging_name!r}: the source held {stats.records} records "
+                f"({stats.requests} chunks) but the batch plan expected {planned.records} "
+                f"({planned.chunks} chunks); the batch gets no summary."
+            )
+        summary_sent = bool(send_summary and stats.requests)
+        if summary_sent:
+            self.send_batch_summary(batch_id, stats.records, stats.requests, started_at=started_at)
+        counts = (stats.records, stats.requests, stats.bytes, stats.compressed_bytes, stats.seconds)
+        return SendSummary(batch_id, staging_name, connector_id, *counts, first_sequence, summary_sent)
+
+    def send_batch_summary(
+        self, batch_id: str, records: int, requests: int, *, started_at: str, ended_at: str | None = None
+    ) -> dict[str, Any]:
+        """Tell Carol the batch is complete (idempotent: the same body for the same batch)."""
+        body = {
+            "totalRecords": records,
+            "totalRequests": requests,
+            "timestampStart": started_at,
+            "timestampEnd": ended_at or utc_now_iso(),
+        }
+        answer = self.call_api(
+            endpoints.BATCH_SUMMARY.path(batch_id=batch_id), "POST", json=body, idempotent=True
+        )
+        self.log.info(
+            "Batch %s complete: %s records in %s requests; summary sent.", batch_id, records, requests
+        )
+        return answer
+
+    def new_batch_id(self, *key: object) -> str:
+        """A batch id: derived from the running Airflow task (stable on retry) plus ``key``, else random."""
+        task = airflow_task_key()
+        ordinal = getattr(self, "_batch_ordinal", 0) + 1
+        self._batch_ordinal = ordinal
+        return (
+            derive_batch_id(self.current.tenant_id, *task, *key, ordinal)
+            if task
+            else derive_batch_id(self.current.tenant_id)
+        )
+
+    @contextmanager
+    def staging_batch(
+        self,
+        connector_id: str | None = None,
+        *,
+        connector_name: str | None = None,
+        batch_id: str | None = None,
+    ) -> Iterator[StagingBatch]:
+        """One batch for several sends; the summary is sent only if the block exits without an exception."""
+        resolved = self.resolve_connector_id(connector_id, connector_name)
+        batch = StagingBatch(self, resolved, batch_id or self.new_batch_id(resolved, "batch"))
+        yield batch  # an exception in the block propagates from here: no summary
+        batch.close()
+
+    # ----------------------------------------------------------------- batches planned across tasks
+    def plan_batch(
+        self,
+        partitions: Sequence[Any],
+        *,
+        connector_id: str | None = None,
+        connector_name: str | None = None,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        max_chunk_bytes: int = DEFAULT_MAX_CHUNK_BYTES,
+        batch_id: str | None = None,
+    ) -> BatchPlan:
+        """Count each partition's rows and give it a contiguous range of sequence numbers.
+
+        ``chunk_size`` is lowered when a sample says chunks could come near ``max_chunk_bytes`` (a 2x
+        margin); a chunk that still exceeds it fails before it is sent, as sequences are fixed up front.
+        """
+        validate_chunking(chunk_size, max_chunk_bytes)
+        kwargs_list = [_partition_kwargs(part, index) for index, part in enumerate(partitions or [])]
+        if not kwargs_list:
+            raise CarolConfigError("partitions is empty: a batch needs at least one partition.")
+        specs = [sources.SourceSpec(**kwargs) for kwargs in kwargs_list]
+        counts = [sources.count_rows(spec) for spec in specs]
+        chunk_size = self._fitted_chunk_size(specs, counts, chunk_size, max_chunk_bytes)
+        connector_id = self.resolve_connector_id(connector_id, connector_name)
+        batch_id = batch_id or self.new_batch_id(connector_id, "plan")
+        slices = slice_partitions(counts, chunk_size, batch_id=batch_id, connector_id=connector_id)
+        parts = [
+            {**kwargs, "batch": piece.as_dict()} for kwargs, piece in zip(kwargs_list, slices, strict=True)
+        ]
+        plan = BatchPlan(batch_id, connector_id, chunk_size, parts, utc_now_iso())
+        self.log.info(
+            "Planned batch %s: %d partitions, %d records, %d chunks of up to %d records.",
+            batch_id,
+            len(parts),
+            plan.total_records,
+            plan.total_chunks,
+            chunk_size,
+        )
+        return plan
+
+    def finish_batch(
+        self, plan: BatchPlan | dict[str, Any], results: Sequence[dict[str, Any]]
+    ) -> dict[str, Any]:
+        """Check every planned slice was sent in full, then send the summary (else raise: no summary)."""
+        plan = BatchPlan.from_dict(plan)
+        records, requests = check_results(plan, [dict(result) for result in results])
+        self.send_batch_summary(plan.batch_id, records, requests, started_at=plan.started_at or utc_now_iso())
+        return {"batch_id": plan.batch_id, "records": records, "requests": requests, "summary_sent": True}
+
+    def _fitted_chunk_size(self, specs: list[Any], counts: list[int], chunk_size: int, max_bytes: int) -> int:
+        first = next((spec for spec, count in zip(specs, counts, strict=True) if count), None)
+        if first is None:
+            return chunk_size
+        sample = sources.first_records(first, PLAN_SAMPLE_ROWS)
+        average = len(RecordEncoder().encode(sample)) / max(len(sample), 1)
+        fitted = max(1, min(chunk_size, int(max_bytes / 2 / max(average, 1.0))))
+        if fitted < chunk_size:
+            self.log.info(
+                "Records average %.0f bytes: chunks of %d records, not %d.", average, fitted, chunk_size
+            )
+        return fitted
+
+
+def _partition_kwargs(part: Any, index: int) -> dict[str, Any]:
+    """A partition as send-operator source kwargs: a path string, or a dict of source keys."""
+    if isinstance(part, dict):
+        unknown = set(part) - set(SOURCE_KEYS)
+        if unknown:
+            raise CarolConfigError(
+                f"Partition {index} has unknown keys {sorted(unknown)}; use {SOURCE_KEYS}."
+            )
+        return {key: value for key, value in part.items() if value is not None}
+    return {"path": part if isinstance(part, str) else str(part)}
+
+
+def _chunk_stream(
+    spec: sources.SourceSpec,
+    planned: BatchSlice | None,
+    chunk_size: int,
+    max_chunk_bytes: int,
+    first_sequence: int,
+) -> Iterator[Chunk]:
+    """The source's records as numbered, byte-bounded chunks (fixed size and range for a planned slice)."""
+    fixed = planned is not None
+    chunker = Chunker(
+        chunk_size, max_chunk_bytes, first_sequence=first_sequence, fixed=fixed, utc=not spec.normalised
+    )
+    chunks = chunker.chunks(sources.iter_blocks(spec, chunk_size))
+    return _within_plan(chunks, planned) if planned is not None else chunks
+
+
+def _within_plan(chunks: Any, planned: BatchSlice) -> Iterator[Chunk]:
+    """Refuse (before sending it) any chunk beyond the slice's planned range."""
+    for chunk in chunks:
+        if chunk.sequence >= planned.first_sequence + planned.chunks:
+            raise CarolError(
+                f"The source holds more records than the batch plan counted ({planned.records}); chunk "
+                f"{chunk.sequence} is outside the planned range, so it was not sent and the batch gets no "
+                "summary."
+            )
+        yield chunk

@@ -1,0 +1,218 @@
+"""Strict JSON for intake: encode records with msgspec and cut them into byte-bounded chunks.
+
+pycarol wrote ``NaN``/``Infinity`` literals (invalid JSON) and crashed on numpy scalars; here NaN/±Inf,
+NaT and ``pd.NA`` become ``null``, datetimes are ISO-8601 (aware ones in UTC), ``Decimal`` stays exact,
+``bytes`` are base64 and numpy scalars are native. Anything else is a :class:`CarolConfigError` naming
+the row and field. Chunks are bounded by records *and* bytes (Carol refuses bodies over 10 MiB).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from airflow_provider_carol.exceptions import CarolConfigError
+
+MAX_REQUEST_BYTES = 10 * 1024 * 1024
+DEFAULT_MAX_CHUNK_BYTES = 9 * 1024 * 1024  # a margin under Carol's 10 MiB (decoded) intake limit
+DEFAULT_CHUNK_SIZE = 5000
+# How msgspec writes an aware, non-UTC datetime's offset: '...T01:02:03-03:00"'. A literal first
+# character lets ``re`` scan with memchr (about 0.5 ms per MB); a hit only costs a re-encode.
+_OFFSETS = (re.compile(rb'-\d\d:\d\d"'), re.compile(rb'\+\d\d:\d\d"'))
+
+
+def _enc_hook(value: Any) -> Any:
+    """Map the types msgspec does not know natively to JSON-native values, or raise TypeError."""
+    module = type(value).__module__
+    if module == "numpy":
+        import numpy as np
+
+        if isinstance(value, np.datetime64):
+            return None if np.isnat(value) else _enc_hook(_pandas_timestamp(value))
+        if isinstance(value, np.timedelta64):
+            return None if np.isnat(value) else value.item()
+        if isinstance(value, np.ndarray):
+            return value.tolist()
+        if isinstance(value, np.generic):
+            return value.item()
+    if module.startswith("pandas"):
+        import pandas as pd
+
+        if value is pd.NaT or value is pd.NA:
+            return None
+        if isinstance(value, pd.Timestamp):
+            return to_utc(value.to_pydatetime(warn=False))
+        if isinstance(value, pd.Timedelta):
+            return value.to_pytimedelta()
+    if isinstance(value, dt.datetime):  # other datetime subclasses
+        return to_utc(dt.datetime.fromisoformat(value.isoformat()))
+    raise TypeError(f"values of type {type(value).__module__}.{type(value).__qualname__} are not JSON")
+
+
+def _pandas_timestamp(value: Any) -> Any:
+    import pandas as pd
+
+    return pd.Timestamp(value)
+
+
+def to_utc(value: dt.datetime) -> dt.datetime:
+    """An aware datetime converted to UTC; a naive one unchanged (it carries no zone to convert)."""
+    return value.astimezone(dt.timezone.utc) if value.tzinfo is not None else value
+
+
+def _utc_copy(value: Any) -> Any:
+    """A copy of ``value`` with every aware datetime (at any depth) converted to UTC."""
+    if type(value) is dt.datetime:
+        return to_utc(value)
+    if isinstance(value, dict):
+        return {k: _utc_copy(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_utc_copy(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One intake request's worth of records: its sequence number and the (uncompressed) JSON array."""
+
+    sequence: int
+    first_row: int
+    records: int
+    body: bytes
+
+
+class RecordEncoder:
+    """Encode lists of records as one JSON array, strictly (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._encoder = msgspec.json.Encoder(enc_hook=_enc_hook, decimal_format="number")
+
+    def encode(self, records: list[Any], first_row: int = 0, *, utc: bool = True) -> bytes:
+        """The JSON array of ``records``; ``first_row`` numbers the rows in error messages.
+
+        ``utc=False`` skips the search for aware datetimes, for sources already normalised (Arrow).
+        """
+        if not all(type(record) is dict for record in records):
+            self.check_records(records, first_row)
+        try:
+            body = self._encoder.encode(records)
+            if utc and any(pattern.search(body) for pattern in _OFFSETS):  # aware datetimes: to UTC
+                body = self._encoder.encode([_utc_copy(record) for record in records])
+        except (TypeError, ValueError, OverflowError, msgspec.EncodeError) as exc:
+            raise self._locate(records, first_row, exc) from None
+        return body
+
+    def check_records(self, records: list[Any], first_row: int) -> None:
+        """Raise a clear error unless every item is a JSON object (a dict with string keys)."""
+        for index, record in enumerate(records):
+            if type(record) is not dict and not isinstance(record, dict):
+                raise CarolConfigError(
+                    f"Row {first_row + index}: a staging record must be a JSON object (dict), "
+                    f"got {type(record).__name__}."
+                )
+
+    def _locate(self, records: list[Any], first_row: int, exc: BaseException) -> CarolConfigError:
+        """Find the row and field that failed, for an error message a user can act on."""
+        self.check_records(records, first_row)
+        for index, record in enumerate(records):
+            for key, value in record.items():
+                try:
+                    self._encoder.encode({key: value})
+                except (TypeError, ValueError, OverflowError, msgspec.EncodeError) as field_exc:
+                    return CarolConfigError(
+                        f"Row {first_row + index}, field {key!r}: cannot be sent as JSON: {field_exc}."
+                    )
+        return CarolConfigError(
+            f"Rows {first_row}..{first_row + len(records) - 1}: cannot be sent as JSON: {exc}"
+        )
+
+
+class Chunker:
+    """Turn blocks of records into :class:`Chunk` s of at most ``chunk_size`` records and ``max_bytes``.
+
+    ``fixed=True`` (a planned slice of a cross-task batch) never splits a chunk: its sequence numbers
+    were assigned up front, so an oversized chunk is an error before it is sent. Otherwise an oversized
+    chunk is halved until it fits; a single record over ``max_bytes`` is always an error.
+    """
+
+    def __init__(
+        self,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        max_bytes: int = DEFAULT_MAX_CHUNK_BYTES,
+        *,
+        first_sequence: int = 1,
+        fixed: bool = False,
+        utc: bool = True,
+    ) -> None:
+        validate_chunking(chunk_size, max_bytes)
+        self.chunk_size = chunk_size
+        self.max_bytes = max_bytes
+        self.fixed = fixed
+        self.utc = utc
+        self.encoder = RecordEncoder()
+        self._next_sequence = first_sequence
+        self._row = 0
+
+    def chunks(self, blocks: Iterable[list[Any]]) -> Iterator[Chunk]:
+        """Re-slice ``blocks`` (lists of records of any length) into encoded chunks, in order."""
+        pending: list[Any] = []
+        size = self.chunk_size
+        for block in blocks:
+            start = 0
+            if pending:
+                start = size - len(pending)
+                pending.extend(block[:start])
+                if len(pending) < size:
+                    continue
+                yield from self._emit(pending)
+                pending = []
+            while len(block) - start >= size:
+                yield from self._emit(block[start : start + size])
+                start += size
+            pending = list(block[start:])
+        if pending:
+            yield from self._emit(pending)
+
+    def _emit(self, records: list[Any]) -> Iterator[Chunk]:
+        first_row = self._row
+        body = self.encoder.encode(records, first_row, utc=self.utc)
+        if len(body) > self.max_bytes:
+            yield from self._oversized(records, body, first_row)
+            return
+        self._row += len(records)
+        chunk = Chunk(self._next_sequence, first_row, len(records), body)
+        self._next_sequence += 1
+        yield chunk
+
+    def _oversized(self, records: list[Any], body: bytes, first_row: int) -> Iterator[Chunk]:
+        if len(records) == 1:
+            raise CarolConfigError(
+                f"Row {first_row} encodes to {len(body):,} bytes of JSON, more than the "
+                f"{self.max_bytes:,}-byte limit of one intake request (Carol refuses bodies over "
+                f"{MAX_REQUEST_BYTES:,} bytes)."
+            )
+        if self.fixed:
+            raise CarolConfigError(
+                f"Rows {first_row}..{first_row + len(records) - 1} encode to {len(body):,} bytes, over "
+                f"max_chunk_bytes={self.max_bytes:,}; this batch's chunk size was planned up front "
+                f"({self.chunk_size} records), so plan it again with a smaller chunk_size."
+            )
+        middle = len(records) // 2
+        yield from self._emit(records[:middle])
+        yield from self._emit(records[middle:])
+
+
+def validate_chunking(chunk_size: int, max_bytes: int) -> None:
+    """Reject chunk settings Carol cannot take, naming the setting."""
+    if not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size < 1:
+        raise CarolConfigError(f"chunk_size must be a positive number of records, got {chunk_size!r}.")
+    if not isinstance(max_bytes, int) or not 1024 <= max_bytes <= MAX_REQUEST_BYTES:
+        raise CarolConfigError(
+            f"max_chunk_bytes must be between 1024 and {MAX_REQUEST_BYTES:,} (Carol's limit), "
+            f"got {max_bytes!r}."
+        )

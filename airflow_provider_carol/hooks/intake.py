@@ -1,0 +1,226 @@
+"""The concurrent intake sender: gzip (level 1) and POST chunks with several requests in flight.
+
+The caller's thread encodes chunks (msgspec holds the GIL); a bounded pool compresses and sends them
+(zlib and sockets release it) on the hook's keep-alive session, so serialisation, compression and
+network overlap with bounded memory. Sequence numbers come from chunk order, never from completion
+order, and every intake POST is idempotent per (batchId, batchIdSequence), so the hook may resend it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import zlib
+from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from airflow_provider_carol.exceptions import CarolApiError, CarolConnectionError, CarolError
+from airflow_provider_carol.hooks import endpoints
+from airflow_provider_carol.hooks.codec import Chunk
+
+GZIP_JSON_HEADERS = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+DEFAULT_MAX_IN_FLIGHT = 4
+DEFAULT_PROGRESS_INTERVAL = 15.0
+
+
+class _Skipped(Exception):
+    """A queued chunk not sent because an earlier chunk already failed."""
+
+
+@dataclass
+class IntakeStats:
+    """Totals of acknowledged chunks (only chunks Carol answered 2xx are counted)."""
+
+    records: int = 0
+    requests: int = 0
+    bytes: int = 0
+    compressed_bytes: int = 0
+    seconds: float = 0.0
+
+
+class Progress:
+    """Thread-safe counters plus one log line per interval: records, MB, records/s and ETA."""
+
+    def __init__(self, log: Any, label: str, total_records: int | None, interval: float) -> None:
+        self.log, self.label, self.total, self.interval = log, label, total_records, interval
+        self.stats = IntakeStats()
+        self._lock = threading.Lock()
+        self._started = time.monotonic()
+        self._last_log = self._started
+
+    def add(self, records: int, raw_bytes: int, compressed: int) -> None:
+        with self._lock:
+            self.stats.records += records
+            self.stats.requests += 1
+            self.stats.bytes += raw_bytes
+            self.stats.compressed_bytes += compressed
+
+    def maybe_log(self, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_log < self.interval:
+            return
+        self._last_log = now
+        with self._lock:
+            records, megabytes = self.stats.records, self.stats.bytes / 1e6
+        elapsed = max(now - self._started, 1e-9)
+        rate = records / elapsed
+        of_total, eta = "", ""
+        if self.total:
+            of_total = f" of {self.total:,} ({100 * records / self.total:.0f}%)"
+            eta = f", ETA {max(self.total - records, 0) / rate:.0f} s" if rate > 0 else ""
+        self.log.info(
+            "%s: %s records%s, %.1f MB, %.0f records/s%s",
+            self.label,
+            f"{records:,}",
+            of_total,
+            megabytes,
+            rate,
+            eta,
+        )
+
+    def finish(self) -> IntakeStats:
+        self.stats.seconds = time.monotonic() - self._started
+        return self.stats
+
+
+class IntakeSender:
+    """Send the chunks of one staging within one batch; raise on the first chunk Carol refuses.
+
+    :param hook: a ``CarolHook`` (its ``request`` retries idempotent POSTs and re-authenticates).
+    :param max_in_flight: concurrent requests; at most twice as many encoded chunks wait in memory.
+    :param compress_level: gzip level (1 is several times faster than pycarol's 9 for ~10% more bytes).
+    """
+
+    def __init__(
+        self,
+        hook: Any,
+        *,
+        staging_name: str,
+        connector_id: str,
+        batch_id: str,
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+        compress_level: int = 1,
+        total_records: int | None = None,
+        progress_interval: float = DEFAULT_PROGRESS_INTERVAL,
+    ) -> None:
+        if not isinstance(max_in_flight, int) or not 1 <= max_in_flight <= 64:
+            raise CarolError(f"max_in_flight must be between 1 and 64, got {max_in_flight!r}.")
+        self.hook = hook
+        self.staging_name, self.connector_id, self.batch_id = staging_name, connector_id, batch_id
+        self.max_in_flight = max_in_flight
+        self.compress_level = compress_level
+        self.path = endpoints.STAGING_INTAKE.path(staging=staging_name)
+        self._failed = threading.Event()
+        self.progress = Progress(hook.log, f"Staging {staging_name!r}", total_records, progress_interval)
+
+    def send(
+        self, chunks: Iterable[Chunk], *, validate_first: bool = False, expected_chunks: int | None = None
+    ) -> IntakeStats:
+        """Send every chunk (sequence numbers are the chunks' own) and return the acknowledged totals.
+
+        ``validate_first`` encodes every chunk before the first request (compressing them meanwhile on
+        the pool), so a bad value or a chunk count other than ``expected_chunks`` sends nothing.
+        """
+        failures: list[BaseException] = []
+        slots = threading.BoundedSemaphore(self.max_in_flight * 2)
+        with ThreadPoolExecutor(self.max_in_flight, thread_name_prefix="carol-intake") as pool:
+            items: Iterable[tuple[Chunk, Future[tuple[bytes, int]] | None]] = (
+                self._encode_all(chunks, pool, expected_chunks)
+                if validate_first
+                else ((chunk, None) for chunk in chunks)
+            )
+            for chunk, packed in items:
+                slots.acquire()
+                if failures:
+                    slots.release()
+                    break
+                future = pool.submit(self._post, chunk, packed)
+                future.add_done_callback(lambda done, c=chunk: self._done(done, c, slots, failures))
+                self.progress.maybe_log()
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()  # release a file or a DB cursor when we stopped early
+        if failures:
+            raise failures[0]
+        self.progress.maybe_log(force=True)
+        return self.progress.finish()
+
+    def _encode_all(
+        self, chunks: Iterable[Chunk], pool: ThreadPoolExecutor, expected_chunks: int | None
+    ) -> list[tuple[Chunk, Future[tuple[bytes, int]]]]:
+        """Encode everything here (errors raise before any request) while the pool compresses."""
+        packed = []
+        for chunk in chunks:  # keep only the compressed body: the JSON is dropped as soon as it is packed
+            future = pool.submit(self._compress, chunk.body)
+            packed.append((Chunk(chunk.sequence, chunk.first_row, chunk.records, b""), future))
+        records = sum(chunk.records for chunk, _ in packed)
+        if expected_chunks is not None and len(packed) != expected_chunks:
+            raise CarolError(
+                f"Staging {self.staging_name!r}: the data holds {records} records in {len(packed)} chunks "
+                f"but the batch plan expected {expected_chunks} chunks; nothing was sent."
+            )
+        self.progress.total = records
+        return packed
+
+    def _compress(self, body: bytes) -> tuple[bytes, int]:
+        return zlib.compress(body, self.compress_level, wbits=31), len(body)
+
+    def _post(self, chunk: Chunk, packed: Future[tuple[bytes, int]] | None) -> tuple[int, int]:
+        if self._failed.is_set():  # queued behind a failure: the batch is lost anyway, send no more
+            raise _Skipped()
+        body, raw_bytes = packed.result() if packed is not None else self._compress(chunk.body)
+        params = {
+            "returnData": "false",
+            "connectorId": self.connector_id,
+            "batchId": self.batch_id,
+            "batchIdSequence": chunk.sequence,
+        }
+        self.hook.request(
+            "POST", self.path, params=params, data=body, headers=GZIP_JSON_HEADERS, idempotent=True
+        )
+        return raw_bytes, len(body)
+
+    def _done(
+        self,
+        future: Future[tuple[int, int]],
+        chunk: Chunk,
+        slots: threading.BoundedSemaphore,
+        failures: list[BaseException],
+    ) -> None:
+        try:
+            error = future.exception()
+            if error is None:
+                self.progress.add(chunk.records, *future.result())
+            elif isinstance(error, _Skipped):
+                pass
+            elif not failures:
+                self._failed.set()
+                wrapped = self.chunk_error(chunk, error)
+                wrapped.__cause__ = error
+                failures.append(wrapped)
+        finally:
+            slots.release()
+
+    def chunk_error(self, chunk: Chunk, error: BaseException) -> BaseException:
+        """The failure of a chunk, naming the staging, the chunk, the HTTP status and Carol's text."""
+        rows = f"rows {chunk.first_row}..{chunk.first_row + chunk.records - 1}"
+        where = (
+            f"Staging {self.staging_name!r}: chunk {chunk.sequence} ({rows}) of batch {self.batch_id} "
+            "was not accepted"
+        )
+        tail = "No batch summary was sent."
+        if isinstance(error, CarolApiError):
+            detail = error.error_message or str(error)
+            return type(error)(
+                f"{where}: HTTP {error.status_code}: {detail}. {tail}",
+                status_code=error.status_code,
+                error_code=error.error_code,
+                error_message=error.error_message,
+                possible_responsible_field=error.possible_responsible_field,
+                endpoint=error.endpoint,
+            )
+        if isinstance(error, CarolConnectionError):
+            return CarolConnectionError(f"{where}: {error}. {tail}")
+        return CarolError(f"{where}: {type(error).__name__}: {error}. {tail}")

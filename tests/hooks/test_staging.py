@@ -1,0 +1,234 @@
+"""Staging through CarolHook against the sandbox over HTTP: exactly once, faults, bad input, batches."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from airflow_provider_carol.exceptions import CarolApiError, CarolConfigError, CarolError
+from airflow_provider_carol.hooks.carol import CarolHook
+
+INTAKE = "/api/v2/staging/intake/*"
+
+
+def rows(n: int, start: int = 0) -> list[dict]:
+    return [
+        {"id": i, "name": f"customer {i}", "amount": i * 1.25, "tags": {"tier": i % 3}}
+        for i in range(start, n)
+    ]
+
+
+def hook() -> CarolHook:
+    return CarolHook(retry_delay=0.01, retry_limit=3)
+
+
+def stored_ids(sandbox, staging="customers") -> list[int]:
+    return sorted(record["id"] for record in sandbox.records(staging))
+
+
+def intake_calls(sandbox) -> list[dict]:
+    return [r for r in sandbox.requests() if r["path"].startswith("/api/v2/staging/intake/")]
+
+
+def only_batch(sandbox) -> dict:
+    (batch,) = sandbox.batches()
+    return batch
+
+
+def test_records_arrive_exactly_once_with_a_matching_summary(carol_sandbox):
+    summary = hook().send_to_staging("customers", rows(2500), chunk_size=1000)
+    assert stored_ids(carol_sandbox) == list(range(2500))
+    batch = only_batch(carol_sandbox)
+    assert batch["batchId"] == summary.batch_id and summary.batch_id.startswith(carol_sandbox.tenant_id)
+    assert (batch["sequences"], batch["missing_sequences"], batch["redeliveries"]) == ([1, 2, 3], [], 0)
+    assert batch["summary"]["totalRecords"] == 2500 and batch["totals_match"] is True
+    assert (summary.records, summary.requests, summary.summary_sent) == (2500, 3, True)
+    assert summary.compressed_bytes < summary.bytes
+
+
+def test_each_call_outside_airflow_gets_its_own_batch_id(carol_sandbox):
+    first = hook().send_to_staging("customers", rows(10))
+    second = hook().send_to_staging("customers", rows(20, 10))
+    assert first.batch_id != second.batch_id
+    assert stored_ids(carol_sandbox) == list(range(20))
+
+
+@pytest.mark.parametrize("kind", ["json", "dataframe", "arrow"])
+def test_json_strings_dataframes_and_arrow_tables_are_sent(carol_sandbox, kind):
+    data = [
+        {"id": 1, "at": dt.datetime(2024, 1, 1, 12, tzinfo=dt.timezone.utc), "x": 0.5},
+        {"id": 2, "at": None, "x": None},
+    ]
+    source = {
+        "json": lambda: json.dumps(data, default=str),
+        "dataframe": lambda: pd.DataFrame(data),
+        "arrow": lambda: pa.Table.from_pylist(data),
+    }[kind]()
+    hook().send_to_staging("customers", source)
+    stored = carol_sandbox.records("customers")
+    assert [r["id"] for r in stored] == [1, 2]
+    assert stored[1]["x"] is None and stored[1]["at"] is None
+    assert stored[0]["at"] in ("2024-01-01T12:00:00Z", "2024-01-01 12:00:00+00:00")
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"status": 429, "retry_after": 1, "times": 2},
+        {"status": 503, "times": 2},
+        {"drop": "before", "times": 1},
+        {"drop": "after", "times": 2},
+    ],
+    ids=["429-retry-after", "503", "drop-before", "drop-after"],
+)
+def test_transient_intake_faults_still_store_every_record_once(carol_sandbox, fault):
+    carol_sandbox.add_fault(INTAKE, method="POST", **fault)
+    hook().send_to_staging("customers", rows(3000), chunk_size=500, max_in_flight=2)
+    assert stored_ids(carol_sandbox) == list(range(3000))
+    batch = only_batch(carol_sandbox)
+    assert batch["missing_sequences"] == [] and batch["conflicts"] == 0 and batch["totals_match"] is True
+    assert batch["summary"]["totalRequests"] == 6
+    assert any(r["fault"] for r in intake_calls(carol_sandbox))  # the fault did hit an intake request
+    if fault.get("drop") == "after":
+        assert batch["redeliveries"] == 2  # processed, answer lost, resent: replaced, not duplicated
+
+
+def test_token_expiry_mid_batch_is_recovered(carol_sandbox):
+    carol_hook = hook()
+    with carol_hook.staging_batch() as batch:
+        batch.send("customers", rows(1000), chunk_size=250)
+        assert carol_sandbox.expire_tokens() >= 1
+        batch.send("customers", rows(2000, 1000), chunk_size=250)
+    assert stored_ids(carol_sandbox) == list(range(2000))
+    record = only_batch(carol_sandbox)
+    assert record["sequences"] == list(range(1, 9)) and record["totals_match"] is True
+    assert any(r["status"] == 401 for r in intake_calls(carol_sandbox))
+
+
+def test_a_refused_chunk_fails_with_staging_chunk_status_and_carol_text_and_no_summary(carol_sandbox):
+    carol_sandbox.add_fault(
+        "/api/v2/staging/intake/customers",
+        method="POST",
+        status=500,
+        times=50,
+        body={"errorMessage": "disk full", "errorCode": 500},
+    )
+    with pytest.raises(CarolApiError) as failure:
+        CarolHook(retry_delay=0.01, retry_limit=1).send_to_staging("customers", rows(100), chunk_size=50)
+    message = str(failure.value)
+    assert "Staging 'customers'" in message and "chunk " in message and "HTTP 500" in message
+    assert "disk full" in message and failure.value.status_code == 500
+    assert all(batch["summary"] is None for batch in carol_sandbox.batches())
+    assert not [r for r in carol_sandbox.requests() if "/summary" in r["path"]]
+
+
+@pytest.mark.parametrize(
+    "data, error",
+    [
+        ([*rows(10), {"id": 10, "bad": object()}], r"Row 10, field 'bad'"),
+        ([*rows(10), {"id": 10, "blob": "x" * (10 * 1024 * 1024)}], r"Row 10 encodes to"),
+        ([*rows(3), "not a record"], r"Row 3: a staging record must be a JSON object"),
+        ("{not json", r"not a JSON array of objects"),
+        ({1, 2}, r"data must be a list of dicts"),
+    ],
+    ids=["unencodable", "too-large", "not-an-object", "bad-json", "unknown-type"],
+)
+def test_bad_input_is_a_clear_error_and_nothing_is_sent(carol_sandbox, data, error):
+    with pytest.raises(CarolConfigError, match=error):
+        hook().send_to_staging("customers", data, chunk_size=5)
+    assert intake_calls(carol_sandbox) == []
+    assert carol_sandbox.batches() == []
+
+
+def test_source_arguments_are_checked_before_any_request(carol_sandbox):
+    with pytest.raises(CarolConfigError, match="exactly one source"):
+        hook().send_to_staging("customers", rows(1), path="/tmp/x.parquet")
+    with pytest.raises(CarolConfigError, match="sql_conn_id"):
+        hook().send_to_staging("customers", sql="select 1")
+    assert carol_sandbox.requests() == []
+
+
+def test_staging_batch_spans_stagings_with_one_summary(carol_sandbox):
+    with hook().staging_batch() as batch:
+        batch.send("customers", rows(300), chunk_size=100)
+        batch.send("orders", [{"id": i, "customer": i % 7} for i in range(150)], chunk_size=100)
+    record = only_batch(carol_sandbox)
+    assert record["stagings"] == ["customers", "orders"]
+    assert record["sequences"] == [1, 2, 3, 4, 5] and record["summaries_posted"] == 1
+    assert record["summary"]["totalRecords"] == 450 and record["totals_match"] is True
+
+
+def test_staging_batch_sends_no_summary_when_the_block_fails(carol_sandbox):
+    with pytest.raises(RuntimeError, match="boom"), hook().staging_batch() as batch:
+        batch.send("customers", rows(100))
+        raise RuntimeError("boom")
+    assert stored_ids(carol_sandbox) == list(range(100))
+    assert only_batch(carol_sandbox)["summary"] is None
+
+
+def test_connector_get_or_create_is_idempotent(carol_sandbox):
+    first = hook().get_or_create_connector("erp", label="ERP", group_name="ERP")
+    second = hook().get_or_create_connector("erp")
+    assert first == second
+    creates = [
+        r for r in carol_sandbox.requests() if r["method"] == "POST" and r["path"] == "/api/v1/connectors"
+    ]
+    assert len(creates) == 1
+    hook().send_to_staging("customers", rows(5), connector_name="erp")
+    assert {row["connectorId"] for row in carol_sandbox.staging("customers")} == {first}
+
+
+def test_schema_is_created_then_updated_only_when_it_changes(carol_sandbox):
+    from airflow_provider_carol.hooks.schema import infer_properties, schema_payload
+
+    carol_hook = hook()
+    payload = schema_payload("customers", infer_properties(rows(5)), ["id"])
+    carol_hook.put_staging_schema("customers", payload)
+    carol_hook.put_staging_schema("customers", payload)
+    changed = schema_payload("customers", infer_properties(rows(5)), ["id", "name"])
+    carol_hook.put_staging_schema("customers", changed)
+    writes = [
+        r["method"]
+        for r in carol_sandbox.requests()
+        if r["path"].endswith("/customers/schema") and r["method"] in ("POST", "PUT")
+    ]
+    assert writes == ["POST", "PUT"]
+    stored = carol_hook.get_staging_schema("customers")
+    assert stored["mdmCrosswalkTemplate"]["mdmCrossreference"] == {"customers": ["id", "name"]}
+    assert stored["mdmStagingMapping"]["properties"]["tags"] == {
+        "type": "object",
+        "properties": {"tier": {"type": "integer"}},
+    }
+
+
+def test_a_batch_plan_refuses_a_summary_when_a_slice_is_missing(carol_sandbox):
+    carol_hook = hook()
+    plan = carol_hook.plan_batch([{"data": rows(250)}, {"data": rows(400, 250)}], chunk_size=100)
+    assert [p["batch"]["first_sequence"] for p in plan.partitions] == [1, 4]
+    first = carol_hook.send_to_staging(
+        "customers", batch=plan.partitions[0]["batch"], data=plan.partitions[0]["data"]
+    )
+    with pytest.raises(CarolError, match="incomplete; no summary sent: partition 1"):
+        carol_hook.finish_batch(plan.as_dict(), [first.as_dict()])
+    assert only_batch(carol_sandbox)["summary"] is None
+    second = carol_hook.send_to_staging(
+        "customers", batch=plan.partitions[1]["batch"], data=plan.partitions[1]["data"]
+    )
+    carol_hook.finish_batch(plan.as_dict(), [first.as_dict(), second.as_dict()])
+    record = only_batch(carol_sandbox)
+    assert record["sequences"] == [1, 2, 3, 4, 5] and record["totals_match"] is True
+    assert stored_ids(carol_sandbox) == list(range(400))
+
+
+def test_a_slice_whose_source_grew_is_refused_before_sending(carol_sandbox):
+    carol_hook = hook()
+    plan = carol_hook.plan_batch([{"data": rows(100)}], chunk_size=50)
+    with pytest.raises(CarolError, match="more records than the batch plan counted"):
+        carol_hook.send_to_staging("customers", rows(150), batch=plan.partitions[0]["batch"])
+    with pytest.raises(CarolError, match="batch plan expected 2 chunks; nothing was sent"):
+        carol_hook.send_to_staging("customers", rows(40), batch=plan.partitions[0]["batch"])
+    assert intake_calls(carol_sandbox) == []

@@ -1,0 +1,96 @@
+"""Staging operators in DAG runs (``dag.test()``) on the sandbox: mapped batches, SQL, retries, assets."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import pytest
+
+from airflow_provider_carol.operators.staging import CarolStagingSendOperator, staging_asset_uri
+from tests.dagutil import load_dag, run_dag
+
+pytestmark = pytest.mark.dag
+
+
+def asset_event_uris() -> list[str]:
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        query = select(AssetModel.uri).join(AssetEvent, AssetEvent.asset_id == AssetModel.id)
+        return list(session.scalars(query))
+
+
+@pytest.fixture
+def partitions(tmp_path):
+    def part(start, stop):
+        ids = list(range(start, stop))
+        return pa.table({"id": ids, "name": [f"c{i}" for i in ids], "score": [i / 8 for i in ids]})
+
+    pq.write_table(part(0, 730), tmp_path / "a.parquet", row_group_size=100)
+    pacsv.write_csv(part(730, 1000), tmp_path / "b.csv")
+    with (tmp_path / "c.ndjson").open("w") as out:
+        out.writelines(
+            json.dumps({"id": i, "name": f"c{i}", "score": i / 8}) + "\n" for i in range(1000, 1055)
+        )
+    return [str(tmp_path / name) for name in ("a.parquet", "b.csv", "c.ndjson")]
+
+
+def test_mapped_sends_share_one_gap_free_batch_and_one_exact_summary(airflow_db, carol_sandbox, partitions):
+    dag_run, tis = run_dag(load_dag("test_ingest_mapped_batch"), run_conf={"files": partitions})
+    assert dag_run.state == "success", {key: ti.state for key, ti in tis.items()}
+    assert {key for key in tis if key.startswith("send[")} == {"send[0]", "send[1]", "send[2]"}
+    (batch,) = carol_sandbox.batches()
+    assert batch["sequences"] == list(range(1, 8 + 3 + 2)) and batch["missing_sequences"] == []
+    assert batch["summary"]["totalRecords"] == 1055 and batch["summary"]["totalRequests"] == 12
+    assert batch["totals_match"] is True and batch["summaries_posted"] == 1
+    connector_id = tis["connector"].xcom_pull(task_ids="connector")
+    assert batch["connectors"] == [connector_id]
+    assert sorted(r["id"] for r in carol_sandbox.records("customers")) == list(range(1055))
+    schema = tis["schema"].xcom_pull(task_ids="schema")
+    assert schema["mdmStagingMapping"]["properties"]["score"] == {"type": "double"}
+    assert staging_asset_uri(carol_sandbox.tenant, connector_id, "customers") in asset_event_uris()
+
+
+def test_sql_source_moves_an_erp_table(airflow_db, carol_sandbox, tmp_path, monkeypatch):
+    db = tmp_path / "erp.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("create table customers (id integer primary key, name text, balance real)")
+        conn.executemany("insert into customers values (?, ?, ?)", [(i, f"c{i}", None) for i in range(1000)])
+    monkeypatch.setenv("AIRFLOW_CONN_ERP_DB", json.dumps({"conn_type": "sqlite", "host": str(db)}))
+    dag_run, tis = run_dag(load_dag("test_ingest_sql"))
+    assert dag_run.state == "success"
+    result = tis["send_customers"].xcom_pull(task_ids="send_customers")
+    assert (result["records"], result["requests"], result["summary_sent"]) == (1000, 3, True)
+    assert set(result) >= {"batch_id", "records", "requests", "bytes", "seconds"}
+    assert carol_sandbox.batch(result["batch_id"])["totals_match"] is True
+    assert sorted(r["id"] for r in carol_sandbox.records("customers")) == list(range(1000))
+    uri = staging_asset_uri(carol_sandbox.tenant, carol_sandbox.connector_id, "customers")
+    assert uri in asset_event_uris()  # a lone send task is its own batch: it emits the asset
+
+
+def test_a_retried_send_resends_the_same_ids_and_duplicates_nothing(airflow_db, carol_sandbox):
+    intake = "/api/v2/staging/intake/customers"
+    carol_sandbox.add_fault(intake, method="POST", latency=0.01, times=4)  # chunks 1-4 go through
+    carol_sandbox.add_fault(intake, method="POST", status=400, times=1, body={"errorMessage": "bad chunk"})
+    dag_run, tis = run_dag(load_dag("test_ingest_retry"))
+    assert dag_run.state == "success"
+    assert tis["send"].try_number == 2
+    (batch,) = carol_sandbox.batches()  # both attempts used the same batch id
+    assert batch["redeliveries"] == 4 and batch["conflicts"] == 0  # chunks 1-4 replaced, not duplicated
+    assert batch["sequences"] == list(range(1, 11)) and batch["totals_match"] is True
+    assert batch["summaries_posted"] == 1
+    assert sorted(r["id"] for r in carol_sandbox.records("customers")) == list(range(1000))
+
+
+def test_send_operator_builds_without_io_and_adds_the_asset_alias():
+    op = CarolStagingSendOperator(
+        task_id="t", staging_name="s", data=[{"a": 1}], carol_conn_id="does_not_exist"
+    )
+    assert [outlet.name for outlet in op.outlets] == ["carol-staging"]
+    assert "hook" not in op.__dict__
