@@ -62,6 +62,16 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         "description": "https, or http for a local sandbox.",
         "schema": {"type": _STR, "enum": ["https", "http"], "default": "https"},
     },
+    "bigquery_endpoint": {
+        "label": "BigQuery REST endpoint",
+        "description": "Only for a local emulator, e.g. http://127.0.0.1:9050; empty means Google's.",
+        "schema": {"type": _STR},
+    },
+    "bigquery_storage_endpoint": {
+        "label": "BigQuery Storage endpoint",
+        "description": "Only for a local emulator: host:port, plaintext gRPC on loopback.",
+        "schema": {"type": _STR},
+    },
     "refresh_token": {
         "label": "Refresh token",
         "description": "Optional, token auth only: lets the hook renew an expired access token.",
@@ -85,7 +95,7 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
 }
 
 
-OPERATORS = ("api", "tasks", "apps")
+OPERATORS = ("api", "connectors", "staging", "tasks", "apps", "bigquery", "duckdb")
 
 
 def _modules(kind: str, *names: str) -> list[str]:

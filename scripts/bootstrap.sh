@@ -28,3 +28,4 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints.txt -nt
 fi
 scripts/bootstrap-pycarol.sh      # the reference SDK in its own venv (conformance tests, benchmarks)
 scripts/bootstrap-browser.sh      # Debian's Chromium for the connection-form browser test
+scripts/bootstrap-bigquery.sh     # the local BigQuery emulator (Python 3.13, its own venv)

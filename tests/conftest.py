@@ -22,6 +22,9 @@ os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
 import pytest  # noqa: E402
 
+# The local BigQuery emulator (tests that query BigQuery); started once per session on first use.
+pytest_plugins = ["tests.bigquery_fixtures"]
+
 
 @pytest.fixture(scope="session")
 def airflow_home() -> Path:

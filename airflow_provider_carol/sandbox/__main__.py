@@ -47,6 +47,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="where the CA/certificate/key files go (default: a temp dir removed on exit)",
     )
     parser.add_argument("--environment", default="carol.ai", help="environment reported in the info line")
+    parser.add_argument("--bigquery", action="store_true",
+                        help="start a local BigQuery emulator and mirror staging intake into it")
+    parser.add_argument("--bigquery-emulator", default=None,
+                        help="path of the local-bigquery executable (default: .venv-bq-emulator)")
     return parser.parse_args(argv)
 
 
@@ -92,6 +96,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     temp_dir = None if args.state_dir else Path(tempfile.mkdtemp(prefix="carol-sandbox-"))
     state_dir: Path = args.state_dir or temp_dir  # type: ignore[assignment]
+    emulator = None
     try:
         ssl_args: dict[str, str] = {}
         ca_bundle = None
@@ -101,6 +106,13 @@ def main(argv: list[str] | None = None) -> None:
         sock = bind(args.host, args.port)
         state = SandboxState(identity_from_env(args.environment))
         info = build_info(state.identity, args.host, sock.getsockname()[1], ca_bundle)
+        if args.bigquery:
+            from .bigquery import EmulatorProcess, StagingMirror, find_emulator
+
+            emulator = EmulatorProcess(find_emulator(args.bigquery_emulator),
+                                       f"carol-{state.identity.tenant_id[:20]}").start()
+            state.bigquery = StagingMirror(emulator.rest, emulator.grpc, state.identity.tenant_id)
+            info.update(bigquery_endpoint=emulator.rest, bigquery_storage_endpoint=emulator.grpc)
         killer = ConnectionKiller()
         app = create_app(state, info, killer)
         config = uvicorn.Config(
@@ -120,6 +132,8 @@ def main(argv: list[str] | None = None) -> None:
             signal.signal(signum, lambda *_: None)
         run(server, sock, info)
     finally:
+        if emulator is not None:
+            emulator.stop()
         if temp_dir is not None:
             shutil.rmtree(temp_dir, ignore_errors=True)
 

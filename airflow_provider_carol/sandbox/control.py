@@ -65,6 +65,9 @@ class Sandbox:
         }
         if self.ca_bundle:
             options["verify"] = self.ca_bundle
+        for key in ("bigquery_endpoint", "bigquery_storage_endpoint"):  # set by --bigquery
+            if self.info.get(key):
+                options[key] = self.info[key]
         options.update(extra)
         return json.dumps(
             {
@@ -115,6 +118,10 @@ class Sandbox:
 
     def requests(self) -> list[dict[str, Any]]:
         return self._admin("GET", "requests")
+
+    def attach_bigquery(self, rest: str | None, grpc: str | None = None) -> dict[str, Any] | None:
+        """Mirror staging intake into the BigQuery emulator at ``rest``/``grpc``; ``None`` detaches."""
+        return self._admin("POST", "bigquery", json={"rest": rest, "grpc": grpc})
 
     def add_fault(
         self,

@@ -50,6 +50,7 @@ class SandboxState:
         self.tasks = TaskStore(ident.tenant_id)
         self.faults = FaultRegistry()
         self.requests = RequestLog()
+        self.bigquery: Any = None  # a bigquery.StagingMirror while one is attached (see bigquery.py)
 
     def reset(self) -> None:
         for part in (self.auth, self.catalog, self.staging, self.tasks, self.faults):

@@ -160,7 +160,8 @@ def fill_for_sandbox(page: Page, sandbox: Sandbox) -> dict[str, Any]:
     return {"auth_type": "password", "tenant": sandbox.tenant, "organization": sandbox.organization,
             "environment": "carol.ai", "connector_id": sandbox.connector_id, "app_name": sandbox.app_name,
             "org_level": False, "timeout": 60, "verify": "true", "scheme": "http",
-            "refresh_token": None}  # the form stores an empty optional field as null
+            # the form stores an empty optional field as null
+            "bigquery_endpoint": None, "bigquery_storage_endpoint": None, "refresh_token": None}
 
 
 def stored_connection(server: ApiServer, conn_id: str) -> dict[str, Any]:

@@ -127,3 +127,29 @@ async def issue_token(request: Request) -> Any:
     body = await read_json(request, required=False) or {}
     login = body.get("login") or state.identity.user
     return json_response(state.auth.issue(login, org_level=bool(body.get("org_level"))))
+
+
+@router.get("/bigquery")
+async def bigquery_info(request: Request) -> Any:
+    """The attached BigQuery emulator (``null`` when none), see sandbox/bigquery.py."""
+    mirror = state_of(request).bigquery
+    return json_response(mirror.describe() if mirror is not None else None)
+
+
+@router.post("/bigquery")
+async def bigquery_attach(request: Request) -> Any:
+    """Attach a BigQuery emulator (``{"rest": url, "grpc": "host:port"}``) or detach (``{"rest": null}``)."""
+    from starlette.concurrency import run_in_threadpool
+
+    from ..bigquery import StagingMirror
+
+    state = state_of(request)
+    body = await read_object(request, '{"rest": "http://127.0.0.1:P", "grpc": "127.0.0.1:G"} or {}')
+    if not body.get("rest"):
+        state.bigquery = None
+        return json_response(None)
+    if not isinstance(body.get("grpc"), str):
+        raise CarolError(400, "grpc (host:port of the Storage Read API) is required", "grpc")
+    state.bigquery = await run_in_threadpool(StagingMirror, str(body["rest"]), body["grpc"],
+                                             state.identity.tenant_id)
+    return json_response(state.bigquery.describe())

@@ -2,6 +2,7 @@
 
 from typing import Any
 
+import msgspec
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
@@ -89,7 +90,11 @@ def _store(
     sequence: int | None,
 ) -> dict[str, Any]:
     data, count = decode_intake(body, gzip)
-    return state.staging.ingest(connector_id, staging, data, count, batch_id, sequence)
+    result = state.staging.ingest(connector_id, staging, data, count, batch_id, sequence)
+    if state.bigquery is not None:  # BigQuery mirror (sandbox/bigquery.py): best effort, never raises
+        state.bigquery.mirror(state.catalog.connector(connector_id)["mdmName"], staging,
+                              msgspec.json.decode(data), batch_id, sequence, bool(result.get("redelivery")))
+    return result
 
 
 @router.post("/api/v3/staging/batch/{batch_id}/summary")
