@@ -1,5 +1,5 @@
 # The two commands a fresh clone needs: `make demo` and `make test`. Everything installs into .venv.
-.PHONY: demo test lint bootstrap clean
+.PHONY: demo test lint docs bootstrap clean
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -13,6 +13,9 @@ test: bootstrap
 lint: bootstrap
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check airflow_provider_carol
+
+docs: bootstrap
+	.venv/bin/mkdocs build --strict --site-dir site
 
 clean:
 	rm -rf .venv .venv-pycarol .airflow .sandbox
