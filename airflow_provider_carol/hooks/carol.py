@@ -36,14 +36,6 @@ from airflow_provider_carol.hooks.staging import StagingHookMixin
 from airflow_provider_carol.hooks.tasks import TasksHookMixin
 
 
-class _RetryableResponse(Exception):
-    """Raised inside the retry loop for a 429/5xx answer to an idempotent request."""
-
-    def __init__(self, response: requests.Response) -> None:
-        super().__init__(f"HTTP {response.status_code}")
-        self.response = response
-
-
 def _nothing_was_sent(exc: BaseException) -> bool:
     """True for failures that happen before the request leaves (connect timeout, connection refused)."""
     if isinstance(exc, requests.exceptions.ConnectTimeout):
@@ -272,16 +264,10 @@ class CarolHook(StagingHookMixin, TasksHookMixin, AppsHookMixin, BigQueryHookMix
                 authenticate=False,
             )
         except CarolApiError as exc:
-            if isinstance(exc, CarolAuthError) or exc.status_code is None or exc.status_code >= 500:
+            refused = client.refused_grant(exc, request.purpose)
+            if refused is exc:
                 raise
-            raise CarolAuthError(
-                f"Carol {request.purpose} was refused: {exc}",
-                status_code=exc.status_code,
-                error_code=exc.error_code,
-                error_message=exc.error_message,
-                possible_responsible_field=exc.possible_responsible_field,
-                endpoint=exc.endpoint,
-            ) from exc
+            raise refused from exc
         return client.parse_json_body(response.content, "POST", urlsplit(response.url).path)
 
     @staticmethod
@@ -315,13 +301,18 @@ class CarolHook(StagingHookMixin, TasksHookMixin, AppsHookMixin, BigQueryHookMix
             for attempt in retrying:
                 with attempt:
                     response = self.session.request(
-                        method, url, params=params, data=body, headers=headers, timeout=timeout,
+                        method,
+                        url,
+                        params=params,
+                        data=body,
+                        headers=headers,
+                        timeout=timeout,
                         verify=self.config.verify,  # REQUESTS_CA_BUNDLE would beat session.verify
                     )
                     if retryable and response.status_code in client.RETRYABLE_STATUSES:
-                        raise _RetryableResponse(response)
+                        raise client.RetryableResponse(response)
                     return response
-        except _RetryableResponse as exhausted:
+        except client.RetryableResponse as exhausted:
             return exhausted.response
         except requests.RequestException as exc:
             raise client.connection_error(exc, method, url.split("?")[0], verify=self.config.verify) from exc
@@ -329,7 +320,7 @@ class CarolHook(StagingHookMixin, TasksHookMixin, AppsHookMixin, BigQueryHookMix
 
     @staticmethod
     def _should_retry(exc: BaseException, retryable: bool) -> bool:
-        if isinstance(exc, _RetryableResponse):
+        if isinstance(exc, client.RetryableResponse):
             return True
         if isinstance(exc, requests.exceptions.SSLError):
             return False
@@ -339,11 +330,9 @@ class CarolHook(StagingHookMixin, TasksHookMixin, AppsHookMixin, BigQueryHookMix
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, _RetryableResponse):
-            asked = client.retry_after_seconds(exc.response.headers, cap=self.max_retry_wait)
-            if asked is not None:
-                return asked
-        return client.backoff_seconds(state.attempt_number, self.retry_delay, min(30.0, self.max_retry_wait))
+        return client.retry_wait(
+            exc, state.attempt_number, base=self.retry_delay, max_wait=self.max_retry_wait
+        )
 
     def _log_retry(self, state: RetryCallState, method: str, url: str) -> None:
         exc = state.outcome.exception() if state.outcome else None

@@ -43,12 +43,6 @@ async def _mask(secret: str | None) -> None:
         mask_secret(secret)
 
 
-class _RetryableResponse(Exception):
-    def __init__(self, response: httpx.Response) -> None:
-        super().__init__(f"HTTP {response.status_code}")
-        self.response = response
-
-
 def _is_tls_error(exc: BaseException) -> bool:
     text = str(exc).lower()
     return "certificate" in text or "ssl" in text
@@ -272,16 +266,10 @@ class CarolAsyncHook(BaseHook):
                 authenticate=False,
             )
         except CarolApiError as exc:
-            if isinstance(exc, CarolAuthError) or exc.status_code is None or exc.status_code >= 500:
+            refused = client.refused_grant(exc, request.purpose)
+            if refused is exc:
                 raise
-            raise CarolAuthError(
-                f"Carol {request.purpose} was refused: {exc}",
-                status_code=exc.status_code,
-                error_code=exc.error_code,
-                error_message=exc.error_message,
-                possible_responsible_field=exc.possible_responsible_field,
-                endpoint=exc.endpoint,
-            ) from exc
+            raise refused from exc
         return client.parse_json_body(response.content, "POST", response.url.path)
 
     # ----------------------------------------------------------------- transport
@@ -312,9 +300,9 @@ class CarolAsyncHook(BaseHook):
                         method, url, params=_params(params), content=content, data=form, headers=headers
                     )
                     if retryable and response.status_code in client.RETRYABLE_STATUSES:
-                        raise _RetryableResponse(response)
+                        raise client.RetryableResponse(response)
                     return response
-        except _RetryableResponse as exhausted:
+        except client.RetryableResponse as exhausted:
             return exhausted.response
         except httpx.HTTPError as exc:
             config = await self.get_config()
@@ -324,7 +312,7 @@ class CarolAsyncHook(BaseHook):
     @staticmethod
     def _should_retry(exc: BaseException, retryable: bool) -> bool:
         """Same decision as the sync hook: unsent requests always, sent ones only when idempotent."""
-        if isinstance(exc, _RetryableResponse):
+        if isinstance(exc, client.RetryableResponse):
             return True
         if not isinstance(exc, httpx.TransportError) or _is_tls_error(exc):
             return False
@@ -334,11 +322,9 @@ class CarolAsyncHook(BaseHook):
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, _RetryableResponse):
-            asked = client.retry_after_seconds(exc.response.headers, cap=self.max_retry_wait)
-            if asked is not None:
-                return asked
-        return client.backoff_seconds(state.attempt_number, self.retry_delay, min(30.0, self.max_retry_wait))
+        return client.retry_wait(
+            exc, state.attempt_number, base=self.retry_delay, max_wait=self.max_retry_wait
+        )
 
     def _log_retry(self, state: RetryCallState, method: str, url: str) -> None:
         exc = state.outcome.exception() if state.outcome else None

@@ -156,3 +156,34 @@ def encode_body(json_body: Any, data: Any, method: str, path: str) -> tuple[Any,
     except (TypeError, ValueError) as exc:
         raise CarolConfigError(f"Carol {method} {path}: the JSON body cannot be sent: {exc}") from None
     return encoded, {"Content-Type": "application/json"}
+
+
+class RetryableResponse(Exception):
+    """Raised inside a hook's retry loop for a 429/5xx answer to an idempotent request."""
+
+    def __init__(self, response: Any) -> None:
+        super().__init__(f"HTTP {response.status_code}")
+        self.response = response
+
+
+def retry_wait(exc: BaseException | None, attempt: int, *, base: float, max_wait: float) -> float:
+    """How long to wait before the next attempt: the server's ``Retry-After`` (capped), else backoff."""
+    if isinstance(exc, RetryableResponse):
+        asked = retry_after_seconds(exc.response.headers, cap=max_wait)
+        if asked is not None:
+            return asked
+    return backoff_seconds(attempt, base, min(30.0, max_wait))
+
+
+def refused_grant(exc: CarolApiError, purpose: str) -> CarolApiError:
+    """A token endpoint's 4xx is an auth failure: re-type it; transport-ish errors stay as they are."""
+    if isinstance(exc, CarolAuthError) or exc.status_code is None or exc.status_code >= 500:
+        return exc
+    return CarolAuthError(
+        f"Carol {purpose} was refused: {exc}",
+        status_code=exc.status_code,
+        error_code=exc.error_code,
+        error_message=exc.error_message,
+        possible_responsible_field=exc.possible_responsible_field,
+        endpoint=exc.endpoint,
+    )
