@@ -1,0 +1,1 @@
+../../example_dags/carol_mapped_ingest.py
