@@ -181,6 +181,9 @@ class CarolHook(StagingHookMixin, TasksHookMixin, AppsHookMixin, BigQueryHookMix
             raise client.error_for_response(
                 response.status_code, response.content, method, urlsplit(url).path
             )
+        error = client.error_in_body(response.status_code, response.content, method, urlsplit(url).path)
+        if error is not None:
+            raise error
         return response
 
     def get_current(self) -> CarolContext:
@@ -322,7 +325,7 @@ class CarolHook(StagingHookMixin, TasksHookMixin, AppsHookMixin, BigQueryHookMix
     def _should_retry(exc: BaseException, retryable: bool) -> bool:
         if isinstance(exc, client.RetryableResponse):
             return True
-        if isinstance(exc, requests.exceptions.SSLError):
+        if client.is_certificate_error(exc):
             return False
         if _nothing_was_sent(exc):
             return True

@@ -43,11 +43,6 @@ async def _mask(secret: str | None) -> None:
         mask_secret(secret)
 
 
-def _is_tls_error(exc: BaseException) -> bool:
-    text = str(exc).lower()
-    return "certificate" in text or "ssl" in text
-
-
 class CarolAsyncHook(BaseHook):
     """Async Carol client for triggers; use as ``async with CarolAsyncHook(conn_id) as hook:``.
 
@@ -191,6 +186,9 @@ class CarolAsyncHook(BaseHook):
             )
         if response.status_code >= 400:
             raise client.error_for_response(response.status_code, response.content, method, response.url.path)
+        error = client.error_in_body(response.status_code, response.content, method, response.url.path)
+        if error is not None:
+            raise error
         return response
 
     async def get_task(self, task_id: str) -> CarolTask:
@@ -314,7 +312,7 @@ class CarolAsyncHook(BaseHook):
         """Same decision as the sync hook: unsent requests always, sent ones only when idempotent."""
         if isinstance(exc, client.RetryableResponse):
             return True
-        if not isinstance(exc, httpx.TransportError) or _is_tls_error(exc):
+        if not isinstance(exc, httpx.TransportError) or client.is_certificate_error(exc):
             return False
         if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)):
             return True  # nothing reached Carol

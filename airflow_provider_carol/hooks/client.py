@@ -69,6 +69,22 @@ def backoff_seconds(attempt: int, base: float, cap: float) -> float:
     return random.uniform(0, min(cap, base * 2 ** max(0, attempt - 1)))
 
 
+def error_in_body(status: int, content: bytes, method: str, url_path: str) -> CarolApiError | None:
+    """A 2xx answer whose body is Carol's error object (``errorCode`` + ``errorMessage``) is a failure.
+
+    Carol sometimes answers 200 with an error body; taking it as data would, e.g., count an intake chunk
+    Carol never stored. The check is cheap: only small bodies that mention ``errorCode`` are parsed.
+    """
+    if not content or b'"errorCode"' not in content[:4096] or not content.lstrip().startswith(b"{"):
+        return None
+    fields = _error_fields(content)
+    if fields.get("errorCode") in (None, "", 0) or not fields.get("errorMessage"):
+        return None
+    error = error_for_response(status, content, method, url_path)
+    error.args = (f"{error} (Carol answered HTTP {status} with an error body)",)
+    return error
+
+
 def parse_json_body(content: bytes, method: str, url_path: str) -> Any:
     """Decode a 2xx body: ``{}`` when empty, a clear error when it is not JSON."""
     if not content or not content.strip():
@@ -125,13 +141,39 @@ def error_for_response(status: int, content: bytes, method: str, url_path: str) 
     )
 
 
+_CERTIFICATE_MARKERS = (
+    "certificate",
+    "hostname mismatch",
+    "self signed",
+    "self-signed",
+    "unable to get local issuer",
+)
+
+
+def is_certificate_error(exc: BaseException) -> bool:
+    """True when TLS refused the server's certificate (retrying cannot help; ``verify`` must change).
+
+    A TLS error that is not about the certificate (e.g. ``SSLEOFError`` when a connection is dropped
+    mid-request) is a transport failure like any other, retried under the same rules.
+    """
+    seen: BaseException | None = exc
+    while seen is not None:
+        if type(seen).__name__ == "SSLCertVerificationError":
+            return True
+        text = str(seen).lower()
+        if any(marker in text for marker in _CERTIFICATE_MARKERS):
+            return True
+        nxt = seen.__cause__ or seen.__context__ or getattr(seen, "reason", None)
+        seen = nxt if isinstance(nxt, BaseException) and nxt is not seen else None
+    return False
+
+
 def connection_error(
     exc: BaseException, method: str, url: str, *, verify: bool | str
 ) -> CarolConnectionError:
-    """A transport failure as a :class:`CarolConnectionError`; TLS failures say which setting to change."""
+    """A transport failure as a :class:`CarolConnectionError`; certificate failures say what to change."""
     reason = " ".join(str(exc).split()) or type(exc).__name__
-    text = reason.lower()
-    if "certificate" in text or "ssl" in text or "tls" in text:
+    if is_certificate_error(exc):
         hint = (
             f"TLS verification failed for {url} (verify={verify!r}): {reason}. Point the connection extra "
             "'verify' at the CA bundle that signed the server's certificate."

@@ -103,7 +103,7 @@ class RecordEncoder:
             body = self._encoder.encode(records)
             if utc and any(pattern.search(body) for pattern in _OFFSETS):  # aware datetimes: to UTC
                 body = self._encoder.encode([_utc_copy(record) for record in records])
-        except (TypeError, ValueError, OverflowError, msgspec.EncodeError) as exc:
+        except (TypeError, ValueError, OverflowError, RecursionError, msgspec.EncodeError) as exc:
             raise self._locate(records, first_row, exc) from None
         return body
 
@@ -123,7 +123,13 @@ class RecordEncoder:
             for key, value in record.items():
                 try:
                     self._encoder.encode({key: value})
-                except (TypeError, ValueError, OverflowError, msgspec.EncodeError) as field_exc:
+                except (
+                    TypeError,
+                    ValueError,
+                    OverflowError,
+                    RecursionError,
+                    msgspec.EncodeError,
+                ) as field_exc:
                     return CarolConfigError(
                         f"Row {first_row + index}, field {key!r}: cannot be sent as JSON: {field_exc}."
                     )

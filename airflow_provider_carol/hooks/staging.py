@@ -86,6 +86,22 @@ class StagingBatch:
         )
 
 
+def check_connector_name(name: Any) -> None:
+    """Refuse, before any request, a connector name Carol could create but never find again.
+
+    Connectors are looked up by name in the URL path (``v1/connectors/name/{name}``); a ``/`` or ``\\``
+    in the name, a dots-only name or a control character would make get-or-create non-idempotent.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise CarolConfigError(f"Connector name must be a non-empty string, got {name!r}.")
+    bad = sorted({ch for ch in name if ch in "/\\" or ord(ch) < 32 or ord(ch) == 127})
+    if bad or name.strip(".") == "":
+        raise CarolConfigError(
+            f"Connector name {name!r} cannot be used: Carol looks connectors up by name in the URL path, "
+            "so names with '/', '\\', control characters, or only dots could be created but never found."
+        )
+
+
 class StagingHookMixin:
     """Staging part of CarolHook; relies on the host class's ``call_api``/``request``/``config``."""
 
@@ -99,6 +115,7 @@ class StagingHookMixin:
 
     def get_or_create_connector(self, name: str, label: str | None = None, group_name: str = "Others") -> str:
         """The id of the connector called ``name``, creating it when missing; never deletes anything."""
+        check_connector_name(name)
         found = self.get_connector_by_name(name)
         if found:
             return found["mdmId"]

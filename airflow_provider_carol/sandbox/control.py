@@ -134,8 +134,14 @@ class Sandbox:
         latency: float | None = None,
         drop: str | None = None,
         body: Any = None,
+        rate: float | None = None,
+        seed: int | None = None,
     ) -> dict[str, Any]:
-        """Fail, slow or drop the next ``times`` requests whose path matches the glob ``path``."""
+        """Fail, slow or drop the next ``times`` requests whose path matches the glob ``path``.
+
+        With ``rate`` each matching request is hit with that probability (seeded by ``seed``), until
+        ``times`` requests were hit.
+        """
         spec = {
             "path": path,
             "method": method,
@@ -145,6 +151,8 @@ class Sandbox:
             "latency": latency,
             "drop": drop,
             "body": body,
+            "rate": rate,
+            "seed": seed,
         }
         return self._admin("POST", "faults", json={k: v for k, v in spec.items() if v is not None})
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import itertools
+import random
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import msgspec
@@ -41,12 +42,23 @@ class Fault:
     latency: float | None = None
     drop: str | None = None
     body: Any = None
+    rate: float | None = None  # hit each matching request with this probability (seeded), up to ``times``
+    seed: int = 0
+    _rng: random.Random = field(default_factory=random.Random, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._rng.seed(self.seed)
 
     def matches(self, method: str, path: str) -> bool:
         return (self.method is None or self.method == method) and fnmatch.fnmatchcase(path, self.path)
 
+    def fires(self) -> bool:
+        """False when a ``rate`` fault lets this matching request through (the draw is seeded)."""
+        return self.rate is None or self._rng.random() < self.rate
+
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.fault_id, **{k: v for k, v in asdict(self).items() if k != "fault_id"}}
+        values = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("fault_id", "_rng")}
+        return {"id": self.fault_id, **values}
 
 
 class FaultRegistry:
@@ -75,6 +87,11 @@ class FaultRegistry:
             raise CarolError(400, "latency must be a number of seconds >= 0", "latency")
         if status is None and drop is None and latency is None:
             raise CarolError(400, "a fault needs status, drop or latency", "status")
+        rate, seed = spec.get("rate"), spec.get("seed", 0)
+        if rate is not None and (not isinstance(rate, (int, float)) or not 0 < rate <= 1):
+            raise CarolError(400, "rate must be a probability in (0, 1]", "rate")
+        if not isinstance(seed, int):
+            raise CarolError(400, "seed must be an integer", "seed")
         method = spec.get("method")
         retry_after = spec.get("retry_after")
         fault = Fault(
@@ -87,13 +104,15 @@ class FaultRegistry:
             latency,
             drop,
             spec.get("body"),
+            None if rate is None else float(rate),
+            seed,
         )
         self.faults.append(fault)
         return fault
 
     def take(self, method: str, path: str) -> Fault | None:
         for fault in self.faults:
-            if fault.matches(method, path):
+            if fault.matches(method, path) and fault.fires():
                 fault.times -= 1
                 if fault.times <= 0:
                     self.faults.remove(fault)

@@ -127,3 +127,29 @@ def _chunk_tls(session, sandbox):
         timeout=10,
         verify=sandbox.ca_bundle,
     )
+
+
+def test_rate_fault_hits_a_seeded_random_share_of_matching_requests(api, carol_sandbox):
+    def statuses(staging: str) -> list[int]:
+        carol_sandbox._admin("DELETE", "faults")
+        carol_sandbox._admin(
+            "POST",
+            "faults",
+            json={"path": "/api/v2/staging/intake/*", "status": 503, "times": 1000, "rate": 0.25, "seed": 7},
+        )
+        return [_chunk(api, carol_sandbox, seq, staging).status_code for seq in range(1, 81)]
+
+    first, second = statuses("first"), statuses("second")
+    assert first == second  # the same seed fails the same requests
+    assert set(first) == {200, 503} and 8 <= first.count(503) <= 35
+    stored = sorted(row["batchIdSequence"] for row in carol_sandbox.staging("second"))
+    assert stored == [seq for seq, status in enumerate(second, 1) if status == 200]
+    (pending,) = carol_sandbox.faults()
+    assert (pending["rate"], pending["seed"], pending["times"]) == (0.25, 7, 1000 - second.count(503))
+
+
+def test_rate_fault_rejects_a_rate_outside_0_to_1(carol_sandbox):
+    for rate in (0, 1.5, "half"):
+        with pytest.raises(requests.HTTPError) as refused:
+            carol_sandbox._admin("POST", "faults", json={"path": "/api/*", "status": 500, "rate": rate})
+        assert refused.value.response.json()["possibleResponsibleField"] == "rate"
