@@ -51,3 +51,19 @@ class CarolNotFound(CarolApiError):
 
 class CarolTaskFailed(CarolError):
     """A Carol long task ended FAILED or CANCELED."""
+
+
+class CarolBigQueryError(CarolApiError):
+    """BigQuery failed a Carol query or read; the message carries BigQuery's text and the job id."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        job_id: str | None = None,
+        reason: str | None = None,
+        status_code: int | None = None,
+    ) -> None:
+        super().__init__(message, status_code=status_code, error_message=reason, endpoint="bigquery")
+        self.job_id = job_id
+        self.reason = reason

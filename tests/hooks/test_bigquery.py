@@ -78,11 +78,11 @@ def test_key_is_renewed_before_expiry_with_one_new_key(fresh_bigquery_keys):
     from airflow_provider_carol.hooks import bigquery as bq
 
     hook = CarolHook()
-    hook.bigquery_key_hours = 0.0015  # 5.4 s; renewal is due a quarter of that before expiry
+    hook.bigquery_key_hours = 0.003  # 10.8 s; renewal is due a quarter of that before expiry
     first = hook.get_bigquery_credentials()
     assert hook.get_bigquery_credentials() is first
     (key,) = bq._KEYS.values()
-    assert key.expires_at - key.minted_at < dt.timedelta(seconds=6)
+    assert key.expires_at - key.minted_at < dt.timedelta(seconds=11)
     while not key.needs_renewal():
         time.sleep(0.1)
     renewed = hook.get_bigquery_credentials()
