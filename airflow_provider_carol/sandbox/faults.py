@@ -160,11 +160,14 @@ class SandboxMiddleware:
         if scope["type"] != "http" or scope["path"].startswith(ADMIN_PREFIX):
             await self.app(scope, receive, send)
             return
-        method, path, query = scope["method"], scope["path"], scope["query_string"].decode("latin-1")
-        fault = self.faults.take(method, path) if self.faults.faults else None
+        fault = self.faults.take(scope["method"], scope["path"]) if self.faults.faults else None
         if fault is not None:
             await self._apply(fault, scope, receive, send)
             return
+        await self._run_and_record(scope, receive, send, None)
+
+    async def _run_and_record(self, scope: Scope, receive: Receive, send: Send, fault: str | None) -> None:
+        """Let the app answer, and log the request with the status it answered."""
         status: list[int | None] = [None]
 
         async def send_and_record(message: Message) -> None:
@@ -173,7 +176,8 @@ class SandboxMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_and_record)
-        self.log.add(method, path, query, status[0])
+        query = scope["query_string"].decode("latin-1")
+        self.log.add(scope["method"], scope["path"], query, status[0], fault)
 
     async def _apply(self, fault: Fault, scope: Scope, receive: Receive, send: Send) -> None:
         method, path, query = scope["method"], scope["path"], scope["query_string"].decode("latin-1")
@@ -192,15 +196,7 @@ class SandboxMiddleware:
             self.log.add(method, path, query, None, "drop_after")
             self.abort(scope)
             return
-        status: list[int | None] = [None]
-
-        async def send_and_record(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status[0] = message["status"]
-            await send(message)
-
-        await self.app(scope, receive, send_and_record)
-        self.log.add(method, path, query, status[0], "latency")
+        await self._run_and_record(scope, receive, send, "latency")
 
 
 async def _send_fault(fault: Fault, send: Send) -> None:
