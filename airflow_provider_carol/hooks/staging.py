@@ -121,8 +121,10 @@ class StagingHookMixin:
             return found["mdmId"]
         body = {"mdmName": name, "mdmGroupName": group_name, "mdmLabel": {"en-US": label or name}}
         try:
-            created = self.call_api(endpoints.CONNECTOR_CREATE.path(), "POST", json=body)
-        except CarolApiError as exc:  # created concurrently by another task: read it back
+            # Safe to resend: Carol keeps connector names unique, so a create that already landed
+            # answers "already exists" and is read back below instead of creating a second connector.
+            created = self.call_api(endpoints.CONNECTOR_CREATE.path(), "POST", json=body, idempotent=True)
+        except CarolApiError as exc:  # created concurrently, or by an attempt whose answer was lost
             found = self.get_connector_by_name(name) if exc.status_code in (400, 409) else None
             if not found:
                 raise
