@@ -19,7 +19,7 @@ from airflow.sdk.log import mask_secret
 from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
-from airflow_provider_carol.exceptions import CarolApiError, CarolAuthError, CarolConfigError
+from airflow_provider_carol.exceptions import CarolApiError, CarolAuthError
 from airflow_provider_carol.hooks import client, endpoints
 from airflow_provider_carol.hooks.apps import AppsHookMixin
 from airflow_provider_carol.hooks.auth import (
@@ -75,8 +75,7 @@ class CarolHook(StagingHookMixin, TasksHookMixin, AppsHookMixin, BigQueryHookMix
         pool_maxsize: int = 16,
     ) -> None:
         super().__init__()
-        if retry_limit < 0 or retry_delay < 0 or max_retry_wait < 0:
-            raise CarolConfigError("retry_limit, retry_delay and max_retry_wait must not be negative.")
+        client.check_retry_settings(retry_limit, retry_delay, max_retry_wait)
         self.carol_conn_id = carol_conn_id
         self.retry_limit = retry_limit
         self.retry_delay = retry_delay

@@ -19,7 +19,7 @@ import httpx
 from airflow.sdk import BaseHook
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
-from airflow_provider_carol.exceptions import CarolApiError, CarolAuthError, CarolConfigError
+from airflow_provider_carol.exceptions import CarolApiError, CarolAuthError
 from airflow_provider_carol.hooks import client, endpoints
 from airflow_provider_carol.hooks.auth import Token, TokenRequest, auth_headers, initial_token, obtain_token
 from airflow_provider_carol.hooks.config import CarolConnectionConfig
@@ -66,8 +66,7 @@ class CarolAsyncHook(BaseHook):
         max_retry_wait: float = 60.0,
     ) -> None:
         super().__init__()
-        if retry_limit < 0 or retry_delay < 0 or max_retry_wait < 0:
-            raise CarolConfigError("retry_limit, retry_delay and max_retry_wait must not be negative.")
+        client.check_retry_settings(retry_limit, retry_delay, max_retry_wait)
         self.carol_conn_id = carol_conn_id
         self.retry_limit = retry_limit
         self.retry_delay = retry_delay

@@ -43,6 +43,12 @@ def join_url(base_url: str, prefix: str, path: str) -> str:
     )
 
 
+def check_retry_settings(retry_limit: int, retry_delay: float, max_retry_wait: float) -> None:
+    """Both hooks take the same retry settings; none may be negative."""
+    if retry_limit < 0 or retry_delay < 0 or max_retry_wait < 0:
+        raise CarolConfigError("retry_limit, retry_delay and max_retry_wait must not be negative.")
+
+
 def is_idempotent(method: str, idempotent: bool | None) -> bool:
     """``None`` means: GET/HEAD/PUT/DELETE retry, POST and PATCH do not unless the caller says so."""
     return method.upper() in IDEMPOTENT_METHODS if idempotent is None else idempotent
