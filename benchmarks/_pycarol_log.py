@@ -26,18 +26,10 @@ def log_loop(logger: logging.Logger, records: int) -> tuple[float, float]:
 
 def make_handler(side: str, info: dict, task_id: str) -> logging.Handler:
     if side == "pycarol":
-        from pycarol import ApiKeyAuth, Carol, CarolHandler
+        from _pycarol_send import pycarol_client  # a sibling script: run as benchmarks/_pycarol_log.py
+        from pycarol import CarolHandler
 
-        carol = Carol(
-            domain=info["tenant"],
-            app_name=info.get("app_name"),
-            auth=ApiKeyAuth(info["api_key"]),
-            connector_id=info["connector_id"],
-            organization=info["organization"],
-            host="127.0.0.1",
-            port=info["port"],
-        )
-        return CarolHandler(carol, task_id=task_id)
+        return CarolHandler(pycarol_client(info), task_id=task_id)
     from airflow_provider_carol.log import CarolLogHandler
     from airflow_provider_carol.sandbox.control import Sandbox
 

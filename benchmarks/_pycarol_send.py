@@ -13,6 +13,7 @@ import os
 import resource
 import sys
 import time
+from typing import Any
 
 
 def make_records(count: int, start: int = 0) -> list[dict]:
@@ -33,6 +34,34 @@ def make_records(count: int, start: int = 0) -> list[dict]:
     ]
 
 
+def write_parquet(path: Any, rows: int) -> None:
+    """``rows`` generated records as a Parquet file, written in blocks (our venv only: needs pyarrow)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    step = 100_000
+    schema = pa.Table.from_pylist(make_records(10)).schema
+    with pq.ParquetWriter(path, schema) as writer:
+        for start in range(0, rows, step):
+            block = make_records(min(step, rows - start), start)
+            writer.write_table(pa.Table.from_pylist(block, schema=schema), row_group_size=50_000)
+
+
+def pycarol_client(info: dict) -> Any:
+    """pycarol's ``Carol`` for the sandbox described by ``info``, with API-key auth (in ``.venv-pycarol``)."""
+    from pycarol import ApiKeyAuth, Carol
+
+    return Carol(
+        domain=info["tenant"],
+        app_name=info.get("app_name"),
+        auth=ApiKeyAuth(info["api_key"]),
+        connector_id=info["connector_id"],
+        organization=info["organization"],
+        host="127.0.0.1",
+        port=info["port"],
+    )
+
+
 def peak_rss_mb() -> float:
     """This process's peak RSS (VmHWM: unlike ru_maxrss it does not inherit the parent's peak)."""
     with open("/proc/self/status") as status:
@@ -51,17 +80,9 @@ def main() -> None:
     args = parser.parse_args()
     info = json.loads(args.info)
 
-    from pycarol import ApiKeyAuth, Carol, Staging
+    from pycarol import Staging
 
-    carol = Carol(
-        domain=info["tenant"],
-        app_name=info.get("app_name"),
-        auth=ApiKeyAuth(info["api_key"]),
-        connector_id=info["connector_id"],
-        organization=info["organization"],
-        host="127.0.0.1",
-        port=info["port"],
-    )
+    carol = pycarol_client(info)
     records = make_records(args.records)
     started = time.perf_counter()
     with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):  # its progress prints

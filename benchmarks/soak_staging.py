@@ -28,7 +28,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from benchmarks._pycarol_send import make_records  # noqa: E402
+from benchmarks._pycarol_send import write_parquet  # noqa: E402
 
 PYCAROL_PYTHON = ROOT / ".venv-pycarol" / "bin" / "python"
 STAGING_GLOB = "/api/v*/staging/*"  # intake (v2/staging/intake/x) and summary (v3/staging/batch/x/summary)
@@ -49,18 +49,6 @@ def add_random_faults(sandbox, rate: float, seed: int) -> None:
     for offset, kind in enumerate(FAULT_KINDS):
         spec = {"path": STAGING_GLOB, "method": "POST", "times": 10**9, "rate": each, "seed": seed + offset}
         sandbox._admin("POST", "faults", json={**spec, **kind})
-
-
-def write_parquet(path: Path, rows: int) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    step = 100_000
-    schema = pa.Table.from_pylist(make_records(10)).schema
-    with pq.ParquetWriter(path, schema) as writer:
-        for start in range(0, rows, step):
-            block = make_records(min(step, rows - start), start)
-            writer.write_table(pa.Table.from_pylist(block, schema=schema), row_group_size=50_000)
 
 
 def fault_counts(sandbox) -> dict[str, int]:

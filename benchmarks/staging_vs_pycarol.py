@@ -24,7 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from benchmarks._pycarol_send import make_records, peak_rss_mb  # noqa: E402
+from benchmarks._pycarol_send import make_records, peak_rss_mb, write_parquet  # noqa: E402
 
 PYCAROL_PYTHON = ROOT / ".venv-pycarol" / "bin" / "python"
 CHUNK_SIZE, MAX_IN_FLIGHT = 5000, 4
@@ -128,18 +128,6 @@ def verify(sandbox, records: int, *, check_ids: bool, summary: bool = True) -> N
         problems.append(f"batch summary does not match: {batches[0]['summary']}")
     if problems:
         sys.exit("VERIFICATION FAILED: " + "; ".join(problems))
-
-
-def write_parquet(path: Path, rows: int) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    step = 100_000
-    schema = pa.Table.from_pylist(make_records(10)).schema
-    with pq.ParquetWriter(path, schema) as writer:
-        for start in range(0, rows, step):
-            block = make_records(min(step, rows - start), start)
-            writer.write_table(pa.Table.from_pylist(block, schema=schema), row_group_size=50_000)
 
 
 def line(name: str, result: dict, base: dict | None = None) -> str:

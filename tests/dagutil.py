@@ -1,10 +1,12 @@
-"""Load a DAG file from tests/dags (the configured dags folder) and run it with ``dag.test()``."""
+"""Test helpers: load and run DAG files from tests/dags, a recording task instance, sandbox long tasks."""
 
 from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
 from typing import Any
+
+import requests
 
 DAGS = Path(__file__).resolve().parent / "dags"
 
@@ -27,3 +29,37 @@ def run_dag(dag: Any, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
         key = ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]"
         tis[key] = ti
     return dag_run, tis
+
+
+class RecordingTI:
+    """Stands in for the task instance when calling ``execute`` directly: records what is pushed to XCom."""
+
+    def __init__(self) -> None:
+        self.pushed: dict[str, Any] = {}
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.pushed[key] = value
+
+
+def task_context() -> dict[str, Any]:
+    """A minimal context for ``operator.execute(context)``."""
+    return {"ti": RecordingTI()}
+
+
+def steps(final: str, after: float) -> list[dict]:
+    """A long-task schedule: RUNNING at once, then ``final`` after ``after`` seconds."""
+    return [{"status": "RUNNING", "after": 0}, {"status": final, "after": after}]
+
+
+def create_sandbox_task(schedule: list[dict], **spec: Any) -> str:
+    """Create a scheduled long task through the admin API of the sandbox ``carol_default`` points at.
+
+    For test DAG files, which only know the connection (not the ``carol_sandbox`` fixture).
+    """
+    from airflow.sdk import BaseHook
+
+    conn = BaseHook.get_connection("carol_default")
+    url = f"{conn.extra_dejson.get('scheme', 'http')}://{conn.host}:{conn.port}/__sandbox/tasks"
+    response = requests.post(url, json={"schedule": schedule, **spec}, timeout=30)
+    response.raise_for_status()
+    return response.json()["id"]

@@ -8,24 +8,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import requests
-from airflow.sdk import DAG, BaseHook, task
+from airflow.sdk import DAG, task
 
 from airflow_provider_carol.operators.tasks import CarolTrackTasksOperator
-
-
-def create_sandbox_task(schedule: list[dict], **spec) -> str:
-    """Create a scheduled long task through the admin API of the sandbox ``carol_default`` points at."""
-    conn = BaseHook.get_connection("carol_default")
-    url = f"{conn.extra_dejson.get('scheme', 'http')}://{conn.host}:{conn.port}/__sandbox/tasks"
-    response = requests.post(url, json={"schedule": schedule, **spec}, timeout=30)
-    response.raise_for_status()
-    return response.json()["id"]
-
-
-def steps(final: str, after: float) -> list[dict]:
-    return [{"status": "RUNNING", "after": 0}, {"status": final, "after": after}]
-
+from tests.dagutil import create_sandbox_task, steps
 
 with DAG(dag_id="test_tasks_track", schedule=None, start_date=datetime(2024, 1, 1), catchup=False) as dag:
 

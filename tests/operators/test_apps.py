@@ -15,25 +15,13 @@ from airflow_provider_carol.operators.apps import (
     CarolRunAppProcessOperator,
 )
 from airflow_provider_carol.triggers.tasks import CarolTaskTrigger
-from tests.dagutil import load_dag, run_dag
+from tests.dagutil import load_dag, run_dag, task_context
 
 LINK_KEY = CarolTaskLink().xcom_key
 
 
-class RecordingTI:
-    def __init__(self):
-        self.pushed = {}
-
-    def xcom_push(self, key, value):
-        self.pushed[key] = value
-
-
-def context():
-    return {"ti": RecordingTI()}
-
-
 def test_settings_operator_returns_the_flat_settings(carol_sandbox):
-    settings = CarolAppSettingsOperator(task_id="settings").execute(context())
+    settings = CarolAppSettingsOperator(task_id="settings").execute(task_context())
     assert settings["target_staging"] == "customers" and settings["batch_size"] == 500
     assert settings["notes"] is None
 
@@ -47,7 +35,7 @@ def test_run_process_defers_with_id_and_link_pushed_first_then_completes(carol_s
         poll_interval=0.2,
         timeout=60,
     )
-    ctx = context()
+    ctx = task_context()
     with pytest.raises(TaskDeferred) as deferred:
         op.execute(ctx)
     carol_task_id = ctx["ti"].pushed[CAROL_TASK_ID_KEY]
@@ -64,14 +52,14 @@ def test_failing_process_fails_with_carols_error(carol_sandbox):
         task_id="run", app_name=None, process_name="failing_process", deferrable=False, poll_interval=0.2
     )
     with pytest.raises(CarolTaskFailed, match="failing_process: simulated failure"):
-        op.execute(context())
+        op.execute(task_context())
 
 
 def test_timeout_cancels_the_process_task(carol_sandbox):
     op = CarolRunAppProcessOperator(
         task_id="run", app_name=None, process_name="main_process", deferrable=True, timeout=30
     )
-    ctx = context()
+    ctx = task_context()
     with pytest.raises(TaskDeferred):
         op.execute(ctx)
     carol_task_id = ctx["ti"].pushed[CAROL_TASK_ID_KEY]
@@ -86,7 +74,7 @@ def test_killing_a_deferred_process_cancels_it_in_carol(carol_sandbox):
     op = CarolRunAppProcessOperator(
         task_id="run", app_name=None, process_name="main_process", deferrable=True
     )
-    ctx = context()
+    ctx = task_context()
     with pytest.raises(TaskDeferred) as deferred:
         op.execute(ctx)
     asyncio.run(deferred.value.trigger.on_kill())  # what the triggerer calls when the user kills the task
@@ -98,7 +86,7 @@ def test_fire_and_forget_returns_the_task_id(carol_sandbox):
     op = CarolRunAppProcessOperator(
         task_id="run", app_name=None, process_name="main_process", wait_for_completion=False
     )
-    carol_task_id = op.execute(context())
+    carol_task_id = op.execute(task_context())
     assert carol_sandbox.task(carol_task_id)["mdmTaskName"].endswith("/main_process")
 
 

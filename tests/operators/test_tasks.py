@@ -10,30 +10,14 @@ from airflow.sdk.exceptions import TaskDeferred
 from airflow_provider_carol.exceptions import CarolConfigError, CarolError, CarolTaskFailed
 from airflow_provider_carol.operators.tasks import STATUSES_KEY, CarolTrackTasksOperator
 from airflow_provider_carol.triggers.tasks import CarolTrackTasksTrigger
-from tests.dagutil import load_dag, run_dag
-
-
-def steps(final, after):
-    return [{"status": "RUNNING", "after": 0}, {"status": final, "after": after}]
-
-
-class RecordingTI:
-    def __init__(self):
-        self.pushed = {}
-
-    def xcom_push(self, key, value):
-        self.pushed[key] = value
-
-
-def context():
-    return {"ti": RecordingTI()}
+from tests.dagutil import load_dag, run_dag, steps, task_context
 
 
 def test_polling_mode_reprocesses_a_failure_once_and_returns_every_status(carol_sandbox):
     flaky = carol_sandbox.create_task(steps("FAILED", 0.5), reprocess_schedule=steps("COMPLETED", 0.5))
     ok = carol_sandbox.create_task(steps("COMPLETED", 0.5))
     op = CarolTrackTasksOperator(task_id="track", task_ids=[flaky, ok, flaky], poll_interval=0.2, timeout=30)
-    assert op.execute(context()) == {flaky: "COMPLETED", ok: "COMPLETED"}
+    assert op.execute(task_context()) == {flaky: "COMPLETED", ok: "COMPLETED"}
     assert carol_sandbox.task(flaky)["reprocess_count"] == 1
     assert carol_sandbox.task(ok)["reprocess_count"] == 0
 
@@ -45,7 +29,7 @@ def test_budget_is_spent_exactly_and_the_failure_names_the_task(carol_sandbox):
     op = CarolTrackTasksOperator(
         task_id="track", task_ids=[doomed, ok, canceled], max_reprocess=2, poll_interval=0.1, timeout=30
     )
-    ctx = context()
+    ctx = task_context()
     with pytest.raises(CarolTaskFailed) as failed:
         op.execute(ctx)
     assert doomed in str(failed.value) and canceled in str(failed.value) and ok not in str(failed.value)
@@ -59,7 +43,7 @@ def test_zero_budget_never_reprocesses(carol_sandbox):
     doomed = carol_sandbox.create_task([{"status": "FAILED", "after": 0}])
     op = CarolTrackTasksOperator(task_id="track", task_ids=[doomed], max_reprocess=0, poll_interval=0.1)
     with pytest.raises(CarolTaskFailed, match="reprocess budget of 0"):
-        op.execute(context())
+        op.execute(task_context())
     assert carol_sandbox.task(doomed)["reprocess_count"] == 0
 
 
@@ -67,7 +51,7 @@ def test_timeout_fails_naming_the_unfinished_tasks(carol_sandbox):
     slow = carol_sandbox.create_task(steps("COMPLETED", 60))
     op = CarolTrackTasksOperator(task_id="track", task_ids=[slow], poll_interval=0.1, timeout=0.5)
     with pytest.raises(CarolTaskFailed, match=f"{slow} \\(RUNNING\\)"):
-        op.execute(context())
+        op.execute(task_context())
 
 
 def test_deferrable_mode_rounds_through_the_trigger(carol_sandbox):
@@ -76,7 +60,7 @@ def test_deferrable_mode_rounds_through_the_trigger(carol_sandbox):
     op = CarolTrackTasksOperator(
         task_id="track", task_ids=[flaky, ok], deferrable=True, poll_interval=0.2, timeout=60
     )
-    ctx = context()
+    ctx = task_context()
     with pytest.raises(TaskDeferred) as first:
         op.execute(ctx)
     deferred, rounds = first.value, 0
@@ -100,9 +84,9 @@ def test_bad_arguments_fail_before_any_request(carol_sandbox):
     with pytest.raises(CarolConfigError, match="max_reprocess"):
         CarolTrackTasksOperator(task_id="t", task_ids=["a"], max_reprocess=-1)
     with pytest.raises(CarolConfigError, match="task_ids"):
-        CarolTrackTasksOperator(task_id="t", task_ids=["a", ""]).execute(context())
+        CarolTrackTasksOperator(task_id="t", task_ids=["a", ""]).execute(task_context())
     with pytest.raises(CarolError, match="no usable event"):
-        CarolTrackTasksOperator(task_id="t", task_ids=["a"]).execute_complete(context(), None)
+        CarolTrackTasksOperator(task_id="t", task_ids=["a"]).execute_complete(task_context(), None)
     assert carol_sandbox.requests() == []
 
 
@@ -110,7 +94,7 @@ def test_on_kill_cancels_unfinished_tasks_when_asked(carol_sandbox):
     slow = carol_sandbox.create_task(steps("COMPLETED", 60))
     op = CarolTrackTasksOperator(task_id="t", task_ids=[slow], deferrable=True, cancel_on_kill=True)
     with pytest.raises(TaskDeferred):
-        op.execute(context())
+        op.execute(task_context())
     op.on_kill()
     assert carol_sandbox.task(slow)["mdmTaskStatus"] == "CANCELED"
 

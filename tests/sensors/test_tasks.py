@@ -15,24 +15,10 @@ from airflow_provider_carol.exceptions import CarolError, CarolTaskFailed
 from airflow_provider_carol.links.tasks import CarolTaskLink
 from airflow_provider_carol.sensors.tasks import CarolTaskSensor
 from airflow_provider_carol.triggers.tasks import CarolTaskTrigger
-from tests.dagutil import load_dag, run_dag
+from tests.dagutil import load_dag, run_dag, task_context
 
 RUNNING_LONG = [{"status": "RUNNING", "after": 0}, {"status": "COMPLETED", "after": 60}]
 LINK_KEY = CarolTaskLink().xcom_key
-
-
-class RecordingTI:
-    """Stands in for the task instance: records what the sensor pushes to XCom."""
-
-    def __init__(self):
-        self.pushed = {}
-
-    def xcom_push(self, key, value):
-        self.pushed[key] = value
-
-
-def context():
-    return {"ti": RecordingTI()}
 
 
 def test_sensor_checks_once_then_defers_with_the_link_already_set(carol_sandbox):
@@ -45,7 +31,7 @@ def test_sensor_checks_once_then_defers_with_the_link_already_set(carol_sandbox)
         poke_interval=0.5,
         cancel_on_kill=True,
     )
-    ctx = context()
+    ctx = task_context()
     with pytest.raises(TaskDeferred) as deferred:
         sensor.execute(ctx)
     trigger = deferred.value.trigger
@@ -66,9 +52,9 @@ def test_deferred_sensor_resumes_from_the_trigger_event(carol_sandbox):
     )
     sensor = CarolTaskSensor(task_id="wait", carol_task_id=task_id, deferrable=True, poke_interval=0.2)
     with pytest.raises(TaskDeferred) as deferred:
-        sensor.execute(context())
+        sensor.execute(task_context())
     event = asyncio.run(deferred.value.trigger.run().__anext__())
-    assert sensor.execute_complete(context(), event.payload) == {
+    assert sensor.execute_complete(task_context(), event.payload) == {
         "carol_task_id": task_id,
         "status": "COMPLETED",
     }
@@ -77,14 +63,14 @@ def test_deferred_sensor_resumes_from_the_trigger_event(carol_sandbox):
 def test_already_finished_task_does_not_defer(carol_sandbox):
     task_id = carol_sandbox.create_task([{"status": "COMPLETED", "after": 0}])
     sensor = CarolTaskSensor(task_id="wait", carol_task_id=task_id, deferrable=True)
-    assert sensor.execute(context()) == {"carol_task_id": task_id, "status": "COMPLETED"}
+    assert sensor.execute(task_context()) == {"carol_task_id": task_id, "status": "COMPLETED"}
 
 
 def test_already_failed_task_fails_with_carols_error_and_log_tail(carol_sandbox):
     task_id = carol_sandbox.create_task([{"status": "FAILED", "after": 0}], error="quota exceeded")
     sensor = CarolTaskSensor(task_id="wait", carol_task_id=task_id, deferrable=True)
     with pytest.raises(CarolTaskFailed) as failed:
-        sensor.execute(context())
+        sensor.execute(task_context())
     text = str(failed.value)
     assert "ended FAILED: quota exceeded" in text and "Carol log line" in text and task_id in text
 
@@ -96,7 +82,7 @@ def test_poke_mode_waits_and_succeeds(carol_sandbox):
     sensor = CarolTaskSensor(
         task_id="wait", carol_task_id=task_id, deferrable=False, poke_interval=0.2, timeout=30
     )
-    assert sensor.execute(context()) == {"carol_task_id": task_id, "status": "COMPLETED"}
+    assert sensor.execute(task_context()) == {"carol_task_id": task_id, "status": "COMPLETED"}
 
 
 def test_poke_mode_honours_timeout(carol_sandbox):
@@ -105,7 +91,7 @@ def test_poke_mode_honours_timeout(carol_sandbox):
         task_id="wait", carol_task_id=task_id, deferrable=False, poke_interval=0.2, timeout=0.5
     )
     with pytest.raises(AirflowSensorTimeout):
-        sensor.execute(context())
+        sensor.execute(task_context())
 
 
 def test_poke_mode_fails_on_cancel(carol_sandbox):
@@ -114,24 +100,24 @@ def test_poke_mode_fails_on_cancel(carol_sandbox):
     )
     sensor = CarolTaskSensor(task_id="wait", carol_task_id=task_id, deferrable=False, poke_interval=0.2)
     with pytest.raises(CarolTaskFailed, match="ended CANCELED"):
-        sensor.execute(context())
+        sensor.execute(task_context())
 
 
 def test_execute_complete_rejects_bad_events_and_maps_timeout():
     sensor = CarolTaskSensor(task_id="wait", carol_task_id="t1", deferrable=True, timeout=10)
     with pytest.raises(CarolError, match="no usable event"):
-        sensor.execute_complete(context(), None)
+        sensor.execute_complete(task_context(), None)
     with pytest.raises(CarolError, match="unknown status"):
-        sensor.execute_complete(context(), {"status": "WHATEVER", "carol_task_id": "t1"})
+        sensor.execute_complete(task_context(), {"status": "WHATEVER", "carol_task_id": "t1"})
     with pytest.raises(AirflowSensorTimeout, match="did not finish within 10"):
         sensor.execute_complete(
-            context(), {"status": "timeout", "carol_task_id": "t1", "error": "still RUNNING"}
+            task_context(), {"status": "timeout", "carol_task_id": "t1", "error": "still RUNNING"}
         )
 
 
 def test_an_empty_task_id_is_rejected_before_any_request(carol_sandbox):
     with pytest.raises(CarolError, match="carol_task_id"):
-        CarolTaskSensor(task_id="wait", carol_task_id="", deferrable=True).execute(context())
+        CarolTaskSensor(task_id="wait", carol_task_id="", deferrable=True).execute(task_context())
     assert carol_sandbox.requests() == []
 
 
