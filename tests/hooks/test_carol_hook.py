@@ -285,11 +285,15 @@ def test_airflow_connection_test_path_uses_the_hook(carol_sandbox):
     assert carol_sandbox.organization in message
 
 
-def test_empty_body_is_an_empty_dict(carol_sandbox, use_conn):
-    hook = CarolHook(use_conn(auth_type="api_key"))
-    task_id = carol_sandbox.create_task([{"status": "RUNNING", "after": 0}])
-    result = hook.call_api(f"v1/tasks/{task_id}/progress/50", "POST", json={})
-    assert isinstance(result, dict)
+def test_empty_body_is_an_empty_dict_and_a_non_json_body_is_an_error():
+    from airflow_provider_carol.hooks import client
+
+    assert client.parse_json_body(b"", "POST", "/api/x") == {}
+    assert client.parse_json_body(b"  \n", "POST", "/api/x") == {}
+    assert client.parse_json_body(b'{"a": 1}', "GET", "/api/x") == {"a": 1}
+    with pytest.raises(CarolApiError) as excinfo:
+        client.parse_json_body(b"<html>oops</html>", "GET", "/api/x")
+    assert "GET /api/x" in str(excinfo.value) and "not JSON" in str(excinfo.value)
 
 
 def test_nan_in_a_json_body_is_refused_before_sending(carol_sandbox, use_conn):
