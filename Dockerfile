@@ -10,4 +10,4 @@ COPY --chown=airflow:root airflow_provider_carol /opt/airflow-provider-carol/air
 # Pinning apache-airflow to the image's own version (AIRFLOW_VERSION is set by the base image) keeps
 # pip from upgrading or downgrading Airflow while it resolves the provider's requirements, as the
 # Airflow image documentation recommends. Every other requirement is already in the image.
-RUN pip install --no-cache-dir "apache-airflow==${AIRFLOW_VERSION}" /opt/airflow-provider-carol
+RUN pip install --no-cache-dir "apache-airflow==${AIRFLOW_VERSION}" "/opt/airflow-provider-carol[all]"

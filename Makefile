@@ -11,8 +11,7 @@ test: bootstrap
 	@scripts/test.sh
 
 lint: bootstrap
-	.venv/bin/ruff check .
-	.venv/bin/ruff format --check airflow_provider_carol
+	@scripts/lint.sh
 
 docs: bootstrap
 	.venv/bin/mkdocs build --strict --site-dir site

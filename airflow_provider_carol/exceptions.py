@@ -34,7 +34,9 @@ class CarolApiError(CarolError):
         endpoint: str | None = None,
     ) -> None:
         super().__init__(message)
-        self.status_code = status_code
+        # Carol's HTTP status (None for errors without an answer); AirflowException's class attribute
+        # of the same name is the status the Airflow API would answer, which does not apply here.
+        self.status_code = status_code  # type: ignore[assignment]
         self.error_code = error_code
         self.error_message = error_message
         self.possible_responsible_field = possible_responsible_field

@@ -1,82 +1,20 @@
 """The ``apache_airflow_provider`` entry point: what Airflow learns about this provider.
 
 The connection form is declared here (``conn-fields`` + ``ui-field-behaviour``), the mechanism
-Airflow 3.2+ reads; the extras' names are the connection contract documented in docs/connection.md.
+Airflow 3.2+ reads; its extra fields come from ``hooks.core.extras.EXTRAS``, the one list of the
+connection's extras (documented in docs/connection.md).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-_STR = ["string", "null"]
+from airflow_provider_carol.hooks.core.extras import EXTRAS
 
+#: The connection form's extra fields, generated from the connection config's one list of extras.
 CONN_FIELDS: dict[str, dict[str, Any]] = {
-    "auth_type": {
-        "label": "Auth type",
-        "description": "password (login + password), token (access token in Password) or api_key "
-        "(API key in Password, needs Connector ID). api_key is the one for unattended runs.",
-        "schema": {"type": _STR, "enum": ["api_key", "password", "token"], "default": "api_key"},
-    },
-    "tenant": {
-        "label": "Tenant",
-        "description": "Carol environment (tenant) name. Required unless Org level is on.",
-        "schema": {"type": _STR},
-    },
-    "organization": {
-        "label": "Organization",
-        "description": "Organization subdomain; the API host is <organization>.<environment>.",
-        "schema": {"type": _STR},
-    },
-    "environment": {
-        "label": "Environment",
-        "description": "carol.ai (production), karol.ai (explore) or qarol.ai (QA).",
-        "schema": {"type": _STR, "enum": ["carol.ai", "karol.ai", "qarol.ai"], "default": "carol.ai"},
-    },
-    "connector_id": {
-        "label": "Connector ID",
-        "description": "Required for api_key auth; the default connector for staging sends.",
-        "schema": {"type": _STR},
-    },
-    "app_name": {
-        "label": "App name",
-        "description": "Carol app name (settings, processes).",
-        "schema": {"type": _STR},
-    },
-    "org_level": {
-        "label": "Org level",
-        "description": "Log in at organization level (no tenant).",
-        "schema": {"type": ["boolean", "null"], "default": False},
-    },
-    "timeout": {
-        "label": "Timeout (s)",
-        "description": "Read timeout of each request, in seconds.",
-        "schema": {"type": ["number", "null"], "default": 60},
-    },
-    "verify": {
-        "label": "Verify TLS",
-        "description": "true, false, or the path of a CA bundle (PEM).",
-        "schema": {"type": _STR, "default": "true"},
-    },
-    "scheme": {
-        "label": "Scheme",
-        "description": "https, or http for a local sandbox.",
-        "schema": {"type": _STR, "enum": ["https", "http"], "default": "https"},
-    },
-    "bigquery_endpoint": {
-        "label": "BigQuery REST endpoint",
-        "description": "Only for a local emulator, e.g. http://127.0.0.1:9050; empty means Google's.",
-        "schema": {"type": _STR},
-    },
-    "bigquery_storage_endpoint": {
-        "label": "BigQuery Storage endpoint",
-        "description": "Only for a local emulator: host:port, plaintext gRPC on loopback.",
-        "schema": {"type": _STR},
-    },
-    "refresh_token": {
-        "label": "Refresh token",
-        "description": "Optional, token auth only: lets the hook renew an expired access token.",
-        "schema": {"type": _STR, "format": "password"},
-    },
+    extra.name: {"label": extra.label, "description": extra.description, "schema": dict(extra.schema)}
+    for extra in EXTRAS
 }
 
 UI_FIELD_BEHAVIOUR: dict[str, Any] = {

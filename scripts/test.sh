@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
-.venv/bin/ruff check .
+scripts/lint.sh
 # The browser test writes its screenshots here instead of over the committed docs/img ones.
 export CAROL_UI_SCREENSHOT_DIR="${CAROL_UI_SCREENSHOT_DIR:-$(mktemp -d)}"
 exec .venv/bin/python -m pytest -p no:cacheprovider -q "$@"

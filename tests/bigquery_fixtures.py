@@ -193,9 +193,9 @@ def carol_bigquery(carol_sandbox: Any, bigquery_emulator: BigQueryEmulator,
 @pytest.fixture
 def fresh_bigquery_keys(carol_bigquery: CarolBigQuery) -> CarolBigQuery:
     """``carol_bigquery`` with the in-process key cache emptied, for tests that count minted keys."""
-    from airflow_provider_carol.hooks import bigquery as bigquery_hooks
+    from airflow_provider_carol.hooks.bigquery.keys import TEMPORARY_KEYS
 
-    bigquery_hooks._KEYS.clear()
+    TEMPORARY_KEYS.clear()
     return carol_bigquery
 
 

@@ -22,8 +22,8 @@ os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
 import pytest  # noqa: E402
 
-# The local BigQuery emulator (tests that query BigQuery); started once per session on first use.
-pytest_plugins = ["tests.bigquery_fixtures"]
+# The sandbox fixtures (users add the same line to their conftest) and the local BigQuery emulator.
+pytest_plugins = ["airflow_provider_carol.sandbox.pytest_plugin", "tests.bigquery_fixtures"]
 
 
 @pytest.fixture(scope="session")

@@ -63,3 +63,36 @@ def create_sandbox_task(schedule: list[dict], **spec: Any) -> str:
     response = requests.post(url, json={"schedule": schedule, **spec}, timeout=30)
     response.raise_for_status()
     return response.json()["id"]
+
+
+def wait_until(condition: Any, what: str, timeout: float = 120.0, interval: float = 0.05) -> Any:
+    """Poll ``condition()`` until it returns something truthy; fail naming ``what`` after ``timeout``.
+
+    Tests wait for events (a request seen, a status reached), never for a fixed time, so they pass on a
+    busy machine; ``timeout`` only bounds a test that would otherwise hang.
+    """
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
+
+
+async def await_until(condition: Any, what: str, timeout: float = 120.0, interval: float = 0.05) -> Any:
+    """:func:`wait_until` for async tests (``condition`` is a plain callable; the loop keeps running)."""
+    import asyncio
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await asyncio.to_thread(condition)
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        await asyncio.sleep(interval)

@@ -1,4 +1,4 @@
-"""App methods of :class:`~airflow_provider_carol.hooks.carol.CarolHook` (mixed into it).
+"""Carol apps: look an app up by name, read its settings, run one of its AI processes.
 
 An app is looked up by name to get its tenant-app id; settings and AI processes hang off that id.
 The app name comes from the argument, else the connection's ``app_name`` extra; never a blank default.
@@ -6,17 +6,33 @@ The app name comes from the argument, else the connection's ``app_name`` extra; 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
 
 from airflow_provider_carol.exceptions import CarolApiError, CarolConfigError
-from airflow_provider_carol.hooks import endpoints
-from airflow_provider_carol.hooks.models import CarolApp, CarolTask
+from airflow_provider_carol.hooks.core import endpoints
+from airflow_provider_carol.hooks.core.hook import CarolHookBase
+from airflow_provider_carol.hooks.core.transport import Call, Flow, Json
+from airflow_provider_carol.hooks.tasks.models import CarolTask
 
-if TYPE_CHECKING:
-    from airflow_provider_carol.hooks.config import CarolConnectionConfig
+
+@dataclass(frozen=True)
+class CarolApp:
+    """A tenant app: ``app_id`` is the tenant-app id the settings and process endpoints take."""
+
+    app_id: str
+    name: str
+    carol_app_id: str | None = None
+    raw: dict[str, Json] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_api(cls, body: Json, *, app_name: str) -> CarolApp:
+        """Build from ``GET v1/tenantApps/name/{name}``; an answer without ``mdmId`` is an error."""
+        if not isinstance(body, dict) or not body.get("mdmId"):
+            raise CarolApiError(f"Carol app {app_name!r}: the answer has no mdmId: {str(body)[:200]!r}")
+        return cls(str(body["mdmId"]), str(body.get("mdmName") or app_name), body.get("mdmCarolAppId"), body)
 
 
-def flatten_settings(body: Any, app_name: str) -> dict[str, Any]:
+def flatten_settings(body: Json, app_name: str) -> dict[str, Json]:
     """``{mdmName: mdmParameterValue}`` over ``mdmTenantAppSettingValues``, as the reference SDK returns.
 
     A missing value becomes ``None``; a malformed answer is a :class:`CarolApiError` naming the item.
@@ -25,7 +41,7 @@ def flatten_settings(body: Any, app_name: str) -> dict[str, Any]:
         raise CarolApiError(
             f"Carol app {app_name!r}: settings answer is {type(body).__name__}, not an object."
         )
-    flat: dict[str, Any] = {}
+    flat: dict[str, Json] = {}
     for index, item in enumerate(body.get("mdmTenantAppSettingValues") or []):
         if not isinstance(item, dict) or not item.get("mdmName"):
             raise CarolApiError(
@@ -35,67 +51,74 @@ def flatten_settings(body: Any, app_name: str) -> dict[str, Any]:
     return flat
 
 
-class AppsHookMixin:
-    """Apps part of CarolHook; relies on the host class's ``call_api``/``config``."""
+def get_app(name: str) -> Flow[CarolApp]:
+    """The tenant app (production space) called ``name``."""
+    body = yield Call.to(
+        endpoints.APP_BY_NAME, path_params={"app_name": name}, params={"entitySpace": "PRODUCTION"}
+    )
+    return CarolApp.from_api(body, app_name=name)
 
-    if TYPE_CHECKING:
-        config: CarolConnectionConfig
 
-        def call_api(self, path: str, method: str | None = None, **kwargs: Any) -> Any: ...
+def get_app_settings(name: str) -> Flow[dict[str, Json]]:
+    """The app's settings, flattened (production space)."""
+    app = yield from get_app(name)
+    body = yield Call.to(
+        endpoints.APP_SETTINGS,
+        path_params={"app_id": app.app_id},
+        params={"entitySpace": "PRODUCTION", "checkAllSpaces": "false"},
+    )
+    return flatten_settings(body, app.name)
 
-    def _app_name(self, app_name: str | None) -> str:
+
+def start_app_process(name: str, process_name: str) -> Flow[CarolTask]:
+    """Run one AI process of the app; the execute POST is never resent (a duplicate would run it twice)."""
+    if not isinstance(process_name, str) or not process_name.strip():
+        raise CarolConfigError(f"process_name must be a non-empty string, got {process_name!r}.")
+    app = yield from get_app(name)
+    container = yield Call.to(
+        endpoints.APP_PROCESSES,
+        path_params={"app_id": app.app_id},
+        params={"entitySpace": "WORKING", "checkAllSpaces": "true"},
+    )
+    if not isinstance(container, dict) or not container.get("mdmId"):
+        raise CarolApiError(f"Carol app {app.name!r} has no AI-process container (no mdmId in the answer).")
+    body = yield Call.to(
+        endpoints.APP_PROCESS_EXECUTE,
+        path_params={
+            "app_id": app.app_id,
+            "process_id": container["mdmId"],
+            "process_name": process_name.strip(),
+        },
+    )
+    try:
+        return CarolTask.from_api(body)
+    except ValueError as exc:
+        raise CarolApiError(
+            f"Carol started process {process_name!r} of app {app.name!r} but its answer names no task: {exc}"
+        ) from None
+
+
+class AppsApi(CarolHookBase):
+    """App methods of ``CarolHook``."""
+
+    def app_name(self, app_name: str | None = None) -> str:
+        """``app_name``, else the connection's ``app_name`` extra; neither is a clear error."""
         name = (app_name or "").strip() or (self.config.app_name or "").strip()
         if not name:
             raise CarolConfigError(
-                f"No Carol app name: pass app_name or set extra 'app_name' on connection "
+                "No Carol app name: pass app_name or set extra 'app_name' on connection "
                 f"{self.config.conn_id!r}."
             )
         return name
 
     def get_app(self, app_name: str | None = None) -> CarolApp:
         """The tenant app (production space) named ``app_name`` or the connection's ``app_name``."""
-        name = self._app_name(app_name)
-        body = self.call_api(endpoints.APP_BY_NAME.path(app_name=name), params={"entitySpace": "PRODUCTION"})
-        try:
-            return CarolApp.from_api(body, app_name=name)
-        except ValueError as exc:
-            raise CarolApiError(str(exc)) from None
+        return self.run(get_app(self.app_name(app_name)))
 
-    def get_app_settings(self, app_name: str | None = None) -> dict[str, Any]:
+    def get_app_settings(self, app_name: str | None = None) -> dict[str, Json]:
         """The app's settings flattened to ``{name: value}`` (production space), as pycarol's get_settings."""
-        app = self.get_app(app_name)
-        body = self.call_api(
-            endpoints.APP_SETTINGS.path(app_id=app.app_id),
-            params={"entitySpace": "PRODUCTION", "checkAllSpaces": "false"},
-        )
-        return flatten_settings(body, app.name)
+        return self.run(get_app_settings(self.app_name(app_name)))
 
     def start_app_process(self, app_name: str | None, process_name: str) -> CarolTask:
-        """Run one AI process of the app and return the long task Carol created for it.
-
-        The execute POST is never resent automatically: a duplicate would run the process twice.
-        """
-        if not isinstance(process_name, str) or not process_name.strip():
-            raise CarolConfigError(f"process_name must be a non-empty string, got {process_name!r}.")
-        app = self.get_app(app_name)
-        container = self.call_api(
-            endpoints.APP_PROCESSES.path(app_id=app.app_id),
-            params={"entitySpace": "WORKING", "checkAllSpaces": "true"},
-        )
-        if not isinstance(container, dict) or not container.get("mdmId"):
-            raise CarolApiError(
-                f"Carol app {app.name!r} has no AI-process container (no mdmId in the answer)."
-            )
-        body = self.call_api(
-            endpoints.APP_PROCESS_EXECUTE.path(
-                app_id=app.app_id, process_id=container["mdmId"], process_name=process_name.strip()
-            ),
-            "POST",
-        )
-        try:
-            return CarolTask.from_api(body)
-        except ValueError as exc:
-            raise CarolApiError(
-                f"Carol started process {process_name!r} of app {app.name!r} "
-                f"but its answer names no task: {exc}"
-            ) from None
+        """Run one AI process of the app and return the long task Carol created for it (never resent)."""
+        return self.run(start_app_process(self.app_name(app_name), process_name))

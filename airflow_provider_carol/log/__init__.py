@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from airflow_provider_carol.hooks.tasks.logs import carol_level
 from airflow_provider_carol.log.handler import CarolLogHandler
 from airflow_provider_carol.log.remote import (
     LOG_TASK_ID_KEY,
@@ -13,7 +14,6 @@ from airflow_provider_carol.log.remote import (
     carol_log_task,
     send_task_logs_to,
 )
-from airflow_provider_carol.log.shipper import carol_level
 
 __all__ = [
     "LOG_TASK_ID_KEY",

@@ -11,13 +11,18 @@ import logging
 import os
 import sys
 import threading
-from typing import IO, Any
+from collections.abc import Callable
+from typing import IO, TYPE_CHECKING
 
-from airflow_provider_carol.log.shipper import LogShipper, carol_level
+from airflow_provider_carol.hooks.tasks.logs import carol_level
+from airflow_provider_carol.log.shipper import LogShipper
+
+if TYPE_CHECKING:
+    from airflow_provider_carol.hooks.core.protocols import LogClient
 
 
-def _default_hook_factory(carol_conn_id: str) -> Any:
-    def build() -> Any:
+def _default_hook_factory(carol_conn_id: str) -> Callable[[], LogClient]:
+    def build() -> LogClient:
         from airflow_provider_carol.hooks.carol import CarolHook
 
         # Few, short retries: a log line is not worth a minute of backoff at shutdown.

@@ -29,10 +29,14 @@ import threading
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from airflow_provider_carol.log.shipper import LogShipper, carol_level, local_log
+from airflow_provider_carol.hooks.tasks.logs import carol_level
+from airflow_provider_carol.log.shipper import LogShipper, local_log
+
+if TYPE_CHECKING:
+    from airflow_provider_carol.hooks.core.protocols import LogClient
 
 SCHEME = "carol"
 #: Log-event key (and XCom key) naming the Carol long task that receives an Airflow task's lines.
@@ -152,7 +156,7 @@ class CarolRemoteLogIO:
         conn_id = conf.get("logging", "remote_log_conn_id", fallback="") or None
         return cls(base, remote_base, conn_id, **kwargs)
 
-    def _build_hook(self) -> Any:
+    def _build_hook(self) -> LogClient:
         from airflow_provider_carol.hooks.carol import CarolHook
 
         return CarolHook(self.conn_id, retry_limit=2, retry_delay=0.2, max_retry_wait=5.0)
@@ -293,8 +297,11 @@ def format_event(event: Any) -> str:
 def _exception_text(event: dict[str, Any]) -> str:
     detail = event.get("error_detail")  # the supervisor's view: a list of exception dicts
     if isinstance(detail, list) and detail:
-        parts = [f"{item.get('exc_type', 'Exception')}: {item.get('exc_value', '')}" for item in detail
-                 if isinstance(item, dict)]
+        parts = [
+            f"{item.get('exc_type', 'Exception')}: {item.get('exc_value', '')}"
+            for item in detail
+            if isinstance(item, dict)
+        ]
         return "\n".join(parts)
     exception = event.get("exception")
     if isinstance(exception, str):

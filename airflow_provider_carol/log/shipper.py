@@ -17,50 +17,19 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING
 
-#: Levels Carol accepts (``mdmLogLevel``); anything else is mapped onto one of these.
-CAROL_LEVELS = ("DEBUG", "INFO", "WARN", "ERROR")
-_NAMED = {
-    "trace": "DEBUG",
-    "debug": "DEBUG",
-    "info": "INFO",
-    "msg": "INFO",
-    "notset": "INFO",
-    "warn": "WARN",
-    "warning": "WARN",
-    "error": "ERROR",
-    "exception": "ERROR",
-    "critical": "ERROR",
-    "fatal": "ERROR",
-}
+from airflow_provider_carol.hooks.core import endpoints
+
+if TYPE_CHECKING:
+    from airflow_provider_carol.hooks.core.protocols import LogClient
+
 #: Longest message sent as is; longer ones are cut (Carol stores each line as one document).
 MAX_MESSAGE_CHARS = 32_000
 _TRUNCATED = " ... [truncated by airflow-provider-carol]"
 
 #: Local (never shipped) logger for the bridge's own reports.
 local_log = logging.getLogger("airflow_provider_carol.log")
-
-
-def carol_level(level: Any) -> str:
-    """Carol's ``mdmLogLevel`` for a stdlib level number or a level/method name; never raises.
-
-    DEBUG and below -> DEBUG, INFO -> INFO, WARNING -> WARN, ERROR and CRITICAL -> ERROR; custom numeric
-    levels fall into the band below them, and unknown names become INFO.
-    """
-    if isinstance(level, bool):
-        return "INFO"
-    if isinstance(level, int):
-        if level >= logging.ERROR:
-            return "ERROR"
-        if level >= logging.WARNING:
-            return "WARN"
-        if level >= logging.INFO or level == logging.NOTSET:
-            return "INFO"
-        return "DEBUG"
-    if isinstance(level, str):
-        return _NAMED.get(level.strip().lower(), "INFO")
-    return "INFO"
 
 
 def _clip(message: str) -> str:
@@ -96,7 +65,7 @@ class LogShipper:
 
     def __init__(
         self,
-        hook_factory: Callable[[], Any],
+        hook_factory: Callable[[], LogClient],
         *,
         batch_size: int = 500,
         flush_interval: float = 2.0,
@@ -111,7 +80,7 @@ class LogShipper:
                 f"(got {batch_size}, {max_queue}, {max_batch_bytes}, {flush_interval})."
             )
         self._hook_factory = hook_factory
-        self._hook: Any = None
+        self._hook: LogClient | None = None
         self.batch_size = batch_size
         self.flush_interval = flush_interval
         self.max_queue = max_queue
@@ -154,13 +123,14 @@ class LogShipper:
         thread = self._thread
         return thread.ident if thread is not None else None
 
-    def prepare(self) -> None:
+    def prepare(self) -> LogClient:
         """Build the hook and read its connection now (no request): for callers that must resolve the
         connection while it is available (Airflow's supervisor exports it only around some calls)."""
         if self._hook is None:
             hook = self._hook_factory()
             _ = hook.config
             self._hook = hook
+        return self._hook
 
     def flush(self, timeout: float | None = 10.0) -> bool:
         """Send everything queued so far; True when the queue drained within ``timeout`` seconds."""
@@ -253,7 +223,8 @@ class LogShipper:
 
     def _take_batch(self) -> list[tuple[str, str, str]]:
         """Up to ``batch_size`` consecutive lines for the same Carol task (order is kept)."""
-        queue, batch, size = self._queue, [], 0
+        queue, size = self._queue, 0
+        batch: list[tuple[str, str, str]] = []
         with self._idle:
             while queue and len(batch) < self.batch_size:
                 entry = queue[0]
@@ -265,18 +236,16 @@ class LogShipper:
         return batch
 
     def _send(self, batch: list[tuple[str, str, str]]) -> None:
-        from airflow_provider_carol.hooks import endpoints
-
         task_id = batch[0][0]
         body = [
             {"mdmTaskId": task_id, "mdmLogMessage": _clip(_redact(message)), "mdmLogLevel": level}
             for _, level, message in batch
         ]
         try:
-            self.prepare()
+            hook = self.prepare()
             # A POST of log lines is not idempotent: the hook resends it only when nothing was sent
             # (connection refused, connect timeout), never after Carol may have stored the lines.
-            self._hook.call_api(endpoints.TASK_LOGS_ADD.path(task_id=task_id), "POST", json=body)
+            hook.call_api(endpoints.TASK_LOGS_ADD.path(task_id=task_id), "POST", json=body)
         except Exception as exc:  # noqa: BLE001 - shipping must never fail the program that logs
             self.failed += len(batch)
             self._report_failure(task_id, len(batch), exc)

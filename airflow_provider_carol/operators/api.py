@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from functools import cached_property
 from typing import Any
 
-from airflow.sdk import BaseOperator, Context
+from airflow.sdk import Context
 
-from airflow_provider_carol.hooks.carol import CarolHook
-from airflow_provider_carol.hooks.endpoints import API_PREFIX
+from airflow_provider_carol.hooks.core.endpoints import API_PREFIX
+from airflow_provider_carol.operators.base import CarolBaseOperator
 
 
-class CarolApiOperator(BaseOperator):
+class CarolApiOperator(CarolBaseOperator):
     """Call any Carol endpoint through :meth:`CarolHook.call_api` and return the parsed JSON.
 
     :param path: path under ``prefix``, e.g. ``v1/tenants/current`` (templated).
@@ -29,7 +28,6 @@ class CarolApiOperator(BaseOperator):
 
     template_fields: Sequence[str] = ("path", "method", "query_params", "json", "data", "headers", "prefix")
     template_fields_renderers = {"json": "json", "query_params": "json"}
-    ui_color = "#2e8fd6"
 
     def __init__(
         self,
@@ -42,7 +40,6 @@ class CarolApiOperator(BaseOperator):
         headers: Mapping[str, str] | None = None,
         prefix: str = API_PREFIX,
         idempotent: bool | None = None,
-        carol_conn_id: str = CarolHook.default_conn_name,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -54,12 +51,6 @@ class CarolApiOperator(BaseOperator):
         self.headers = headers
         self.prefix = prefix
         self.idempotent = idempotent
-        self.carol_conn_id = carol_conn_id
-
-    @cached_property
-    def hook(self) -> CarolHook:
-        """The hook, built on first use so DAG parsing never touches the connection."""
-        return CarolHook(self.carol_conn_id)
 
     def execute(self, context: Context) -> Any:
         """Make the call and return its JSON (pushed to XCom as ``return_value``)."""

@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from datetime import timedelta
-from functools import cached_property
 from typing import Any
 
-from airflow.sdk import BaseOperator, Context, conf
+from airflow.sdk import Context, conf
 
 from airflow_provider_carol.exceptions import CarolError, CarolTaskFailed
-from airflow_provider_carol.hooks.carol import CarolHook
-from airflow_provider_carol.hooks.models import CarolTask
 from airflow_provider_carol.links.tasks import CarolTaskLink, persist_task_link
-from airflow_provider_carol.operators.tasks import as_seconds
-from airflow_provider_carol.triggers.tasks import TIMEOUT, CarolTaskTrigger, failure_message, read_task_event
+from airflow_provider_carol.operators.base import CarolBaseOperator, CarolTaskDeferral, as_seconds
+from airflow_provider_carol.triggers.tasks import TIMEOUT
 
 CAROL_TASK_ID_KEY = "carol_task_id"
 
 
-class CarolRunAppProcessOperator(BaseOperator):
+class CarolRunAppProcessOperator(CarolTaskDeferral, CarolBaseOperator):
     """Start a Carol app process, push its long-task id, and wait for it like ``CarolTaskSensor``.
 
     Returns the Carol task id (so ``op.output`` can feed a sensor or a tracker). The id is also pushed
@@ -37,18 +33,17 @@ class CarolRunAppProcessOperator(BaseOperator):
     :param timeout: wait limit (seconds or timedelta); None waits forever.
     :param cancel_on_kill: cancel the Carol task when the Airflow task is killed or times out.
     :param logs_tail: Carol log lines quoted in the failure message.
+    :param hook_params: the hook's transport settings (see :class:`CarolBaseOperator`).
     """
 
     template_fields: Sequence[str] = ("app_name", "process_name", "carol_conn_id")
     operator_extra_links = (CarolTaskLink(),)
-    ui_color = "#2e8fd6"
 
     def __init__(
         self,
         *,
         app_name: str | None,
         process_name: str,
-        carol_conn_id: str = CarolHook.default_conn_name,
         wait_for_completion: bool = True,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poll_interval: float = 5.0,
@@ -61,7 +56,6 @@ class CarolRunAppProcessOperator(BaseOperator):
         super().__init__(**kwargs)
         self.app_name = app_name
         self.process_name = process_name
-        self.carol_conn_id = carol_conn_id
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
         self.poll_interval = poll_interval
@@ -70,11 +64,6 @@ class CarolRunAppProcessOperator(BaseOperator):
         self.cancel_on_kill = cancel_on_kill
         self.logs_tail = logs_tail
         self.carol_task_id: str | None = None
-
-    @cached_property
-    def hook(self) -> CarolHook:
-        """The hook, built on first use so DAG parsing never touches the connection."""
-        return CarolHook(self.carol_conn_id)
 
     def execute(self, context: Context) -> str:
         """Start the process, publish its task id and link, then wait (deferred or polling)."""
@@ -90,19 +79,7 @@ class CarolRunAppProcessOperator(BaseOperator):
         if task.state.is_terminal:
             return self._finish(task.task_id, task.status, task.error_message)
         if self.deferrable:
-            self.defer(
-                trigger=CarolTaskTrigger(
-                    task.task_id,
-                    self.carol_conn_id,
-                    end_time=None if self.timeout is None else time.time() + self.timeout,
-                    poll_interval=self.poll_interval,
-                    max_poll_interval=self.max_poll_interval,
-                    cancel_on_kill=self.cancel_on_kill,
-                    logs_tail=self.logs_tail,
-                ),
-                method_name="execute_complete",
-                timeout=None,  # the trigger enforces `timeout`, so the timeout path below can cancel
-            )
+            self.defer_to_carol_task(task, self.timeout)
         try:
             task = self.hook.wait_for_task(
                 task.task_id,
@@ -116,7 +93,7 @@ class CarolRunAppProcessOperator(BaseOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> str:
         """Resume after the trigger: validate the event, then succeed, fail, or cancel on timeout."""
-        event = read_task_event(event)
+        event = self.carol_task_event(event)
         self.carol_task_id = event["carol_task_id"]
         if event["status"] == TIMEOUT:
             self._timed_out(event["carol_task_id"])
@@ -125,12 +102,10 @@ class CarolRunAppProcessOperator(BaseOperator):
         )
 
     def _finish(self, task_id: str, status: str, error: str | None, tail: list[str] | None = None) -> str:
-        if status == "COMPLETED":
-            self.log.info("Carol task %s COMPLETED.", task_id)
-            return task_id
-        if tail is None:
-            tail = self.hook.task_logs_tail(task_id, self.logs_tail)
-        raise CarolTaskFailed(failure_message(task_id, status, error, tail, self.hook.task_url(task_id)))
+        if status != "COMPLETED":
+            self.raise_task_failed(task_id, status, error, tail)
+        self.log.info("Carol task %s COMPLETED.", task_id)
+        return task_id
 
     def _timed_out(self, task_id: str) -> None:
         if self.cancel_on_kill:
@@ -139,7 +114,7 @@ class CarolRunAppProcessOperator(BaseOperator):
 
     def _cancel(self, task_id: str) -> None:
         try:
-            task: CarolTask = self.hook.cancel_task(task_id)
+            task = self.hook.cancel_task(task_id)
             self.log.info("Asked Carol to cancel task %s; it is now %s.", task_id, task.status)
         except CarolError as exc:
             self.log.warning("Could not cancel Carol task %s: %s", task_id, exc)
@@ -150,7 +125,7 @@ class CarolRunAppProcessOperator(BaseOperator):
             self._cancel(self.carol_task_id)
 
 
-class CarolAppSettingsOperator(BaseOperator):
+class CarolAppSettingsOperator(CarolBaseOperator):
     """Read a Carol app's settings as a flat ``{name: value}`` dict into XCom for downstream templating.
 
     Use as ``{{ ti.xcom_pull(task_ids="settings")["batch_size"] }}`` or pass ``op.output`` on.
@@ -160,19 +135,10 @@ class CarolAppSettingsOperator(BaseOperator):
     """
 
     template_fields: Sequence[str] = ("app_name", "carol_conn_id")
-    ui_color = "#2e8fd6"
 
-    def __init__(
-        self, *, app_name: str | None = None, carol_conn_id: str = CarolHook.default_conn_name, **kwargs: Any
-    ) -> None:
+    def __init__(self, *, app_name: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.app_name = app_name
-        self.carol_conn_id = carol_conn_id
-
-    @cached_property
-    def hook(self) -> CarolHook:
-        """The hook, built on first use so DAG parsing never touches the connection."""
-        return CarolHook(self.carol_conn_id)
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Return the flattened settings (pushed as ``return_value``)."""

@@ -6,150 +6,22 @@ Parquet at a path or ``ObjectStoragePath``, batch by batch, never whole in worke
 
 from __future__ import annotations
 
-import base64
-import datetime as dt
-import decimal
-import os
-from collections.abc import Iterable, Mapping, Sequence
-from functools import cached_property
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator, Context
+from airflow.sdk import Context
 
 from airflow_provider_carol.exceptions import CarolConfigError
-from airflow_provider_carol.hooks.carol import CarolHook
+from airflow_provider_carol.hooks.bigquery.results import (
+    DEFAULT_MAX_XCOM_ROWS,
+    query_parameters,
+    rows_for_xcom,
+    write_parquet,
+)
+from airflow_provider_carol.operators.base import CarolBaseOperator
 
 if TYPE_CHECKING:
-    import pyarrow as pa
     from google.cloud import bigquery
-
-DEFAULT_MAX_XCOM_ROWS = 1000
-_SCALAR_TYPES: tuple[tuple[type, str], ...] = (
-    (bool, "BOOL"),
-    (int, "INT64"),
-    (float, "FLOAT64"),
-    (decimal.Decimal, "NUMERIC"),
-    (dt.datetime, "TIMESTAMP"),
-    (dt.date, "DATE"),
-    (dt.time, "TIME"),
-    (bytes, "BYTES"),
-    (str, "STRING"),
-)
-
-
-# ---------------------------------------------------------------------------------------------- helpers
-def _scalar_type(name: str, value: Any) -> str:
-    for python_type, bq_type in _SCALAR_TYPES:
-        if isinstance(value, python_type):
-            return bq_type
-    raise CarolConfigError(
-        f"query parameter {name!r}: cannot infer a BigQuery type for {type(value).__name__}; "
-        "give it as (TYPE, value), e.g. ('NUMERIC', '1.5')."
-    )
-
-
-def query_parameters(parameters: Mapping[str, Any] | Sequence[Any] | None) -> list[Any]:
-    """BigQuery query parameters from ``{name: value}`` (type inferred) or ``{name: (TYPE, value)}``.
-
-    A list of ready-made ``google.cloud.bigquery`` parameter objects is passed through unchanged.
-    """
-    from google.cloud import bigquery
-
-    if not parameters:
-        return []
-    if not isinstance(parameters, Mapping):
-        return list(parameters)
-    built: list[Any] = []
-    for name, raw in parameters.items():
-        if isinstance(raw, (tuple, list)) and len(raw) == 2 and isinstance(raw[0], str) and raw[0].isupper():
-            bq_type, value = raw
-            if isinstance(value, (list, tuple)):
-                built.append(bigquery.ArrayQueryParameter(name, bq_type, list(value)))
-            else:
-                built.append(bigquery.ScalarQueryParameter(name, bq_type, value))
-        elif isinstance(raw, (list, tuple)):
-            items = list(raw)
-            if not items:
-                raise CarolConfigError(
-                    f"query parameter {name!r}: an empty array needs a type, e.g. ('INT64', [])."
-                )
-            built.append(bigquery.ArrayQueryParameter(name, _scalar_type(name, items[0]), items))
-        elif raw is None:
-            raise CarolConfigError(f"query parameter {name!r} is None; give it as (TYPE, None).")
-        else:
-            built.append(bigquery.ScalarQueryParameter(name, _scalar_type(name, raw), raw))
-    return built
-
-
-def json_value(value: Any) -> Any:
-    """A JSON-native copy of an Arrow/Python value for XCom: ISO dates, exact decimals as strings."""
-    if isinstance(value, (dt.datetime, dt.date, dt.time)):
-        return value.isoformat()
-    if isinstance(value, decimal.Decimal):
-        return str(value)
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode()
-    if isinstance(value, dt.timedelta):
-        return value.total_seconds()
-    if isinstance(value, float) and value != value:  # NaN is not JSON
-        return None
-    if isinstance(value, dict):
-        return {k: json_value(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [json_value(v) for v in value]
-    return value
-
-
-def rows_for_xcom(batches: Iterable[pa.RecordBatch], max_rows: int, what: str) -> list[dict[str, Any]]:
-    """Collect at most ``max_rows`` rows as JSON dicts; past the cap, fail and say how to get the data."""
-    rows: list[dict[str, Any]] = []
-    for batch in batches:
-        if len(rows) + batch.num_rows > max_rows:
-            raise CarolConfigError(
-                f"{what} returned more than max_xcom_rows={max_rows} rows; XCom is for small results. "
-                "Set output_path to stream the result to Parquet, or raise max_xcom_rows."
-            )
-        rows.extend({k: json_value(v) for k, v in row.items()} for row in batch.to_pylist())
-    return rows
-
-
-def write_parquet(reader: pa.RecordBatchReader, output_path: Any, *, log: Any = None) -> dict[str, Any]:
-    """Stream ``reader`` into one Parquet file, batch by batch; a local file appears only when complete.
-
-    ``output_path`` is a local path or an ``ObjectStoragePath`` (or a URL string with a scheme, which
-    becomes one).
-    """
-    import pyarrow.parquet as pq
-
-    rows = 0
-    if isinstance(output_path, str) and "://" not in output_path:
-        os.makedirs(os.path.dirname(os.path.abspath(output_path)), exist_ok=True)
-        partial = f"{output_path}.partial"
-        try:
-            with pq.ParquetWriter(partial, reader.schema) as writer:
-                rows = _write_batches(writer, reader)
-            os.replace(partial, output_path)
-        finally:
-            if os.path.exists(partial):
-                os.remove(partial)
-    else:
-        from airflow.sdk import ObjectStoragePath
-
-        path = output_path if isinstance(output_path, ObjectStoragePath) else ObjectStoragePath(output_path)
-        with path.open("wb") as handle, pq.ParquetWriter(handle, reader.schema) as writer:
-            rows = _write_batches(writer, reader)
-    if log is not None:
-        log.info("Wrote %d rows to %s", rows, output_path)
-    return {"path": str(output_path), "rows": rows, "columns": reader.schema.names}
-
-
-def _write_batches(writer: Any, reader: pa.RecordBatchReader) -> int:
-    rows = 0
-    for batch in reader:
-        if batch.num_rows:
-            writer.write_batch(batch)
-            rows += batch.num_rows
-    return rows
 
 
 def _check_common(max_xcom_rows: int, max_streams: int | None = None) -> None:
@@ -159,8 +31,7 @@ def _check_common(max_xcom_rows: int, max_streams: int | None = None) -> None:
         raise CarolConfigError(f"max_streams must be at least 1, got {max_streams}.")
 
 
-# ---------------------------------------------------------------------------------------------- operators
-class CarolBigQueryOperator(BaseOperator):
+class CarolBigQueryOperator(CarolBaseOperator):
     """Run GoogleSQL on the tenant's BigQuery dataset with Carol's temporary key.
 
     The SQL is dry-run first, so bad SQL or a missing table fails before any data moves.
@@ -193,7 +64,6 @@ class CarolBigQueryOperator(BaseOperator):
         max_xcom_rows: int = DEFAULT_MAX_XCOM_ROWS,
         max_streams: int = 4,
         labels: Mapping[str, str] | None = None,
-        carol_conn_id: str = CarolHook.default_conn_name,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -201,31 +71,28 @@ class CarolBigQueryOperator(BaseOperator):
         self.sql = sql
         self.parameters = parameters
         self.dataset = dataset
-        self.dry_run = dry_run
+        self.validate_only = dry_run  # ``dry_run`` is a BaseOperator method (template rendering check)
         self.output_path = output_path
         self.max_xcom_rows = max_xcom_rows
         self.max_streams = max_streams
         self.labels = labels
-        self.carol_conn_id = carol_conn_id
-
-    @cached_property
-    def hook(self) -> CarolHook:
-        """The hook, built on first use so DAG parsing never touches the connection."""
-        return CarolHook(self.carol_conn_id)
 
     def execute(self, context: Context) -> Any:
         """Dry-run, run, then return rows (XCom), a Parquet summary, or the dry-run plan."""
         if not isinstance(self.sql, str) or not self.sql.strip():
             raise CarolConfigError(f"{self.task_id}: sql is empty.")
         params = query_parameters(self.parameters)
-        kwargs = {"parameters": params, "dataset": self.dataset, "labels": self.labels}
-        plan = self.hook.run_bigquery_query(self.sql, dry_run=True, **kwargs)
-        if self.dry_run:
+        plan = self.hook.run_bigquery_query(
+            self.sql, parameters=params, dataset=self.dataset, labels=self.labels, dry_run=True
+        )
+        if self.validate_only:
             return {
                 "schema": [f.to_api_repr() for f in plan.schema or []],
                 "total_bytes_processed": plan.total_bytes_processed,
             }
-        job = self.hook.run_bigquery_query(self.sql, **kwargs)
+        job = self.hook.run_bigquery_query(
+            self.sql, parameters=params, dataset=self.dataset, labels=self.labels
+        )
         context["ti"].xcom_push(key="job_id", value=job.job_id)
         self.log.info("BigQuery job %s done", job.job_id)
         return self._deliver(job)
@@ -246,7 +113,7 @@ class CarolBigQueryOperator(BaseOperator):
         return rows_for_xcom(reader, self.max_xcom_rows, f"BigQuery job {job.job_id}")
 
 
-class CarolBigQueryReadTableOperator(BaseOperator):
+class CarolBigQueryReadTableOperator(CarolBaseOperator):
     """Read a table through the BigQuery Storage Read API, several streams in parallel.
 
     ``row_restriction`` and ``sample_percentage`` apply with or without ``columns`` (pycarol drops them
@@ -277,7 +144,6 @@ class CarolBigQueryReadTableOperator(BaseOperator):
         dataset: str | None = None,
         output_path: Any = None,
         max_xcom_rows: int = DEFAULT_MAX_XCOM_ROWS,
-        carol_conn_id: str = CarolHook.default_conn_name,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -292,12 +158,6 @@ class CarolBigQueryReadTableOperator(BaseOperator):
         self.dataset = dataset
         self.output_path = output_path
         self.max_xcom_rows = max_xcom_rows
-        self.carol_conn_id = carol_conn_id
-
-    @cached_property
-    def hook(self) -> CarolHook:
-        """The hook, built on first use so DAG parsing never touches the connection."""
-        return CarolHook(self.carol_conn_id)
 
     def execute(self, context: Context) -> Any:
         """Open a read session and return rows (XCom) or a Parquet summary."""

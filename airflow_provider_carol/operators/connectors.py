@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import cached_property
 from typing import Any
 
-from airflow.sdk import BaseOperator, Context
+from airflow.sdk import Context
 
-from airflow_provider_carol.hooks.carol import CarolHook
+from airflow_provider_carol.operators.base import CarolBaseOperator
 
 
-class CarolCreateConnectorOperator(BaseOperator):
+class CarolCreateConnectorOperator(CarolBaseOperator):
     """Return the id of the connector called ``name``, creating it when it does not exist.
 
     Idempotent: a second run (or a retry) returns the same id. It never deletes a connector or its
@@ -24,7 +23,6 @@ class CarolCreateConnectorOperator(BaseOperator):
     """
 
     template_fields: Sequence[str] = ("name", "connector_label", "group_name")
-    ui_color = "#2e8fd6"
 
     def __init__(
         self,
@@ -32,19 +30,12 @@ class CarolCreateConnectorOperator(BaseOperator):
         name: str,
         label: str | None = None,
         group_name: str = "Others",
-        carol_conn_id: str = CarolHook.default_conn_name,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.name = name
         self.connector_label = label  # ``label`` is a BaseOperator property
         self.group_name = group_name
-        self.carol_conn_id = carol_conn_id
-
-    @cached_property
-    def hook(self) -> CarolHook:
-        """The hook, built on first use so DAG parsing never touches the connection."""
-        return CarolHook(self.carol_conn_id)
 
     def execute(self, context: Context) -> str:
         """Get or create the connector; its id goes to XCom."""

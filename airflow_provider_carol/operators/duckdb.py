@@ -9,36 +9,25 @@ the DAG declares are read by the operator itself, with pyarrow.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator, Context
+from airflow.sdk import Context
 
 from airflow_provider_carol.exceptions import CarolConfigError
-from airflow_provider_carol.hooks.carol import CarolHook
-from airflow_provider_carol.operators.bigquery import (
+from airflow_provider_carol.hooks.bigquery.results import (
     DEFAULT_MAX_XCOM_ROWS,
     query_parameters,
     rows_for_xcom,
     write_parquet,
 )
+from airflow_provider_carol.hooks.files import read_table
+from airflow_provider_carol.operators.base import CarolBaseOperator
+from airflow_provider_carol.optional import require
 
 if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
 
-_FILE_FORMATS = {
-    ".parquet": "parquet",
-    ".pq": "parquet",
-    ".csv": "csv",
-    ".tsv": "csv",
-    ".json": "json",
-    ".jsonl": "json",
-    ".ndjson": "json",
-    ".arrow": "ipc",
-    ".feather": "ipc",
-    ".ipc": "ipc",
-}
 _BATCH_ROWS = 65_536
 
 
@@ -73,44 +62,7 @@ def split_statements(sql: str | Sequence[str], task_id: str) -> list[str]:
     return statements
 
 
-def _file_format(path: Any, fmt: str | None, name: str) -> str:
-    if fmt:
-        if fmt not in set(_FILE_FORMATS.values()):
-            raise CarolConfigError(f"file {name!r}: format {fmt!r} is not one of parquet, csv, json, ipc.")
-        return fmt
-    text = str(path).lower()
-    for suffix, found in _FILE_FORMATS.items():
-        if text.endswith(suffix):
-            return found
-    raise CarolConfigError(
-        f"file {name!r}: cannot tell the format of {path!s}; name it .parquet/.csv/.json(l)/.arrow "
-        "or give {'path': ..., 'format': ...}."
-    )
-
-
-def read_local_file(path: Any, fmt: str) -> pa.Table:
-    """Read a declared file (local path or ``ObjectStoragePath``) into Arrow with pyarrow."""
-    import pyarrow.csv as pcsv
-    import pyarrow.ipc as ipc
-    import pyarrow.json as pjson
-    import pyarrow.parquet as pq
-
-    readers = {
-        "parquet": pq.read_table,
-        "csv": pcsv.read_csv,
-        "json": pjson.read_json,
-        "ipc": lambda source: ipc.open_file(source).read_all(),
-    }
-    if isinstance(path, str) and "://" not in path:
-        return readers[fmt](path)
-    from airflow.sdk import ObjectStoragePath
-
-    storage_path = path if isinstance(path, ObjectStoragePath) else ObjectStoragePath(str(path))
-    with storage_path.open("rb") as handle:
-        return readers[fmt](handle)
-
-
-class CarolDuckDBOperator(BaseOperator):
+class CarolDuckDBOperator(CarolBaseOperator):
     """Load Carol queries/tables and local files into DuckDB as Arrow, run SQL, deliver the result.
 
     :param sql: one DuckDB statement, or a list run in order whose last one gives the result (templated;
@@ -165,7 +117,6 @@ class CarolDuckDBOperator(BaseOperator):
         max_xcom_rows: int = DEFAULT_MAX_XCOM_ROWS,
         max_streams: int = 4,
         dataset: str | None = None,
-        carol_conn_id: str = CarolHook.default_conn_name,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -186,21 +137,16 @@ class CarolDuckDBOperator(BaseOperator):
         self.max_xcom_rows = max_xcom_rows
         self.max_streams = max_streams
         self.dataset = dataset
-        self.carol_conn_id = carol_conn_id
-
-    @cached_property
-    def hook(self) -> CarolHook:
-        """The hook, built on first use so DAG parsing never touches the connection."""
-        return CarolHook(self.carol_conn_id)
 
     def execute(self, context: Context) -> Any:
         """Validate everything, load the sources, run the SQL and deliver the result."""
+        require("duckdb")
+        if self.queries or self.tables:
+            require("bigquery")
         import duckdb
 
         statements = split_statements(self.sql, self.task_id)
         self._check_names()
-        if self.staging_name and not hasattr(self.hook, "send_to_staging"):
-            raise CarolConfigError(f"{self.task_id}: staging_name needs CarolHook.send_to_staging.")
         params = query_parameters(self.query_parameters)
         for sql in (self.queries or {}).values():  # bad SQL fails here, before any data moves
             self.hook.run_bigquery_query(sql, parameters=params, dataset=self.dataset, dry_run=True)
@@ -232,7 +178,7 @@ class CarolDuckDBOperator(BaseOperator):
             reader = self.hook.query_bigquery_arrow(job, max_streams=self.max_streams)
             self._register(connection, name, reader)
         for name, spec in (self.tables or {}).items():
-            options = {"table": spec} if isinstance(spec, str) else dict(spec)
+            options: dict[str, Any] = {"table": spec} if isinstance(spec, str) else dict(spec)
             table = options.pop("table", None)
             if not table:
                 raise CarolConfigError(f"{self.task_id}: tables[{name!r}] needs a 'table'.")
@@ -246,7 +192,13 @@ class CarolDuckDBOperator(BaseOperator):
             path, fmt = (spec.get("path"), spec.get("format")) if isinstance(spec, Mapping) else (spec, None)
             if not path:
                 raise CarolConfigError(f"{self.task_id}: files[{name!r}] needs a path.")
-            self._register(connection, name, read_local_file(path, _file_format(path, fmt, name)))
+            self._register(connection, name, self._read_file(name, path, fmt))
+
+    def _read_file(self, name: str, path: object, fmt: str | None) -> pa.Table:
+        try:
+            return read_table(path, fmt)
+        except CarolConfigError as exc:
+            raise CarolConfigError(f"{self.task_id}: files[{name!r}]: {exc}") from None
 
     def _register(self, connection: duckdb.DuckDBPyConnection, name: str, data: Any) -> None:
         """Register Arrow under ``name`` (zero-copy); in a database file, store it as a table."""
@@ -269,5 +221,5 @@ class CarolDuckDBOperator(BaseOperator):
             sent = self.hook.send_to_staging(
                 self.staging_name, relation.to_arrow_table(), connector_id=self.connector_id
             )
-            return sent.as_dict() if hasattr(sent, "as_dict") else sent
+            return sent.as_dict()
         return rows_for_xcom(relation.to_arrow_reader(_BATCH_ROWS), self.max_xcom_rows, f"{self.task_id} SQL")

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from functools import cached_property
 from typing import Any
 from urllib.parse import quote
 
-from airflow.sdk import Asset, AssetAlias, BaseOperator, Context, XComArg
+from airflow.sdk import Asset, AssetAlias, Context, XComArg
 
-from airflow_provider_carol.hooks import schema as schemas
-from airflow_provider_carol.hooks import sources
-from airflow_provider_carol.hooks.carol import CarolHook
-from airflow_provider_carol.hooks.codec import DEFAULT_CHUNK_SIZE, DEFAULT_MAX_CHUNK_BYTES
-from airflow_provider_carol.hooks.intake import DEFAULT_MAX_IN_FLIGHT
+from airflow_provider_carol.hooks.staging import schema as schemas
+from airflow_provider_carol.hooks.staging import sources
+from airflow_provider_carol.hooks.staging.codec import DEFAULT_CHUNK_SIZE, DEFAULT_MAX_CHUNK_BYTES
+from airflow_provider_carol.hooks.staging.sender import DEFAULT_MAX_IN_FLIGHT
+from airflow_provider_carol.operators.base import CarolBaseOperator
 
 STAGING_ASSET_ALIAS = "carol-staging"
 PLAN_XCOM_KEY = "plan"
@@ -24,19 +23,8 @@ def staging_asset_uri(tenant: str, connector_id: str, staging_name: str) -> str:
     return "carol://" + "/".join(quote(str(part), safe="") for part in (tenant, connector_id, staging_name))
 
 
-class _CarolStagingBase(BaseOperator):
-    """Shared plumbing: the cached hook, source arguments (``data`` may be an XComArg) and assets."""
-
-    ui_color = "#2e8fd6"
-
-    def __init__(self, *, carol_conn_id: str = CarolHook.default_conn_name, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.carol_conn_id = carol_conn_id
-
-    @cached_property
-    def hook(self) -> CarolHook:
-        """The hook, built on first use so DAG parsing never touches the connection."""
-        return CarolHook(self.carol_conn_id)
+class _CarolStagingBase(CarolBaseOperator):
+    """Shared plumbing: source arguments (``data`` may be an XComArg) and asset events."""
 
     def _set_data(self, data: Any) -> None:
         # ``data`` is not a template field: Jinja would compile every string of a large list. An

@@ -3,7 +3,7 @@
 The Airflow version of the reference SDK's ``track_tasks``, without its pitfalls: a reprocess is
 counted once per failed run (not once per poll), duplicate ids are tracked once, there is a timeout,
 and the wait can be deferred. Decisions (what to reprocess, who is out of budget) are made on the
-worker by the pure :class:`~airflow_provider_carol.hooks.models.TaskTracker`; in deferrable mode the
+worker by the pure :class:`~airflow_provider_carol.hooks.tasks.tracker.TaskTracker`; in deferrable mode the
 operator re-defers once per decision round to :class:`CarolTrackTasksTrigger`, which only watches.
 Reprocess calls are thus never made from the triggerer, where a restart could repeat them.
 """
@@ -13,30 +13,21 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from datetime import timedelta
-from functools import cached_property
-from typing import Any
+from typing import Any, NoReturn
 
-from airflow.sdk import BaseOperator, Context, conf
+from airflow.sdk import Context, conf
 
 from airflow_provider_carol.exceptions import CarolConfigError, CarolError, CarolTaskFailed
-from airflow_provider_carol.hooks.carol import CarolHook
-from airflow_provider_carol.hooks.models import TaskTracker
+from airflow_provider_carol.hooks.tasks.polling import Waiter, WaitPolicy
+from airflow_provider_carol.hooks.tasks.tracker import TaskTracker
 from airflow_provider_carol.links.tasks import CarolTaskLink, persist_task_link
-from airflow_provider_carol.triggers.tasks import BACKOFF, TIMEOUT, CarolTrackTasksTrigger
+from airflow_provider_carol.operators.base import CarolBaseOperator, as_seconds, retry_settings
+from airflow_provider_carol.triggers.tasks import TIMEOUT, CarolTrackTasksTrigger
 
 STATUSES_KEY = "statuses"
 
 
-def as_seconds(value: timedelta | float | None, name: str) -> float | None:
-    if value is None:
-        return None
-    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
-    if seconds < 0:
-        raise CarolConfigError(f"{name} must not be negative, got {value!r}.")
-    return seconds
-
-
-class CarolTrackTasksOperator(BaseOperator):
+class CarolTrackTasksOperator(CarolBaseOperator):
     """Wait for every Carol task in ``task_ids``; reprocess FAILED/CANCELED ones up to ``max_reprocess``.
 
     Returns ``{task_id: final status}`` (also pushed under XCom key ``statuses`` when it fails) and
@@ -51,18 +42,17 @@ class CarolTrackTasksOperator(BaseOperator):
     :param max_poll_interval: cap of the pause between polls, seconds.
     :param timeout: overall wait limit (seconds or timedelta); None waits forever.
     :param cancel_on_kill: cancel the unfinished Carol tasks when the Airflow task is killed.
+    :param hook_params: the hook's transport settings (see :class:`CarolBaseOperator`).
     """
 
     template_fields: Sequence[str] = ("task_ids", "carol_conn_id")
     operator_extra_links = (CarolTaskLink(),)
-    ui_color = "#2e8fd6"
 
     def __init__(
         self,
         *,
         task_ids: Sequence[str] | str,
         max_reprocess: int = 3,
-        carol_conn_id: str = CarolHook.default_conn_name,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poll_interval: float = 5.0,
         max_poll_interval: float = 60.0,
@@ -77,18 +67,12 @@ class CarolTrackTasksOperator(BaseOperator):
             raise CarolConfigError("poll_interval and max_poll_interval must be positive.")
         self.task_ids = task_ids
         self.max_reprocess = max_reprocess
-        self.carol_conn_id = carol_conn_id
         self.deferrable = deferrable
         self.poll_interval = poll_interval
         self.max_poll_interval = max_poll_interval
         self.timeout = as_seconds(timeout, "timeout")
         self.cancel_on_kill = cancel_on_kill
         self._tracker: TaskTracker | None = None
-
-    @cached_property
-    def hook(self) -> CarolHook:
-        """The hook, built on first use so DAG parsing never touches the connection."""
-        return CarolHook(self.carol_conn_id)
 
     def _ids(self) -> list[str]:
         ids = [self.task_ids] if isinstance(self.task_ids, str) else list(self.task_ids or [])
@@ -110,17 +94,18 @@ class CarolTrackTasksOperator(BaseOperator):
         persist_task_link(
             context, self.hook.task_url(tracker.task_ids[0] if len(tracker.task_ids) == 1 else None)
         )
-        end_time = None if self.timeout is None else time.time() + self.timeout
+        policy = WaitPolicy.within(
+            self.timeout, poll_interval=self.poll_interval, max_poll_interval=self.max_poll_interval
+        )
         if self._round(tracker):
             return self._finish(context, tracker)
         if self.deferrable:
-            self._defer(tracker, end_time)
-        interval = self.poll_interval
+            self._defer(tracker, policy.deadline)
+        waiter = Waiter(policy, self.log)
         while True:
-            if end_time is not None and time.time() >= end_time:
+            if waiter.timed_out():
                 self._timed_out(context, tracker)
-            time.sleep(interval if end_time is None else max(0.0, min(interval, end_time - time.time())))
-            interval = min(interval * BACKOFF, max(self.poll_interval, self.max_poll_interval))
+            time.sleep(waiter.pause())
             if self._round(tracker):
                 return self._finish(context, tracker)
 
@@ -165,7 +150,7 @@ class CarolTrackTasksOperator(BaseOperator):
         )
         return tracker.done
 
-    def _defer(self, tracker: TaskTracker, end_time: float | None) -> None:
+    def _defer(self, tracker: TaskTracker, end_time: float | None) -> NoReturn:
         self.defer(
             trigger=CarolTrackTasksTrigger(
                 tracker.pending(),
@@ -176,6 +161,7 @@ class CarolTrackTasksOperator(BaseOperator):
                 max_poll_interval=self.max_poll_interval,
                 cancel_on_kill=self.cancel_on_kill,
                 state={"tracker": tracker.to_json(), "end_time": end_time},
+                hook_params=retry_settings(self.hook_params),
             ),
             method_name="execute_complete",
             kwargs={"tracker": tracker.to_json(), "end_time": end_time},
@@ -196,7 +182,7 @@ class CarolTrackTasksOperator(BaseOperator):
             f"of {self.max_reprocess}: {detail}."
         )
 
-    def _timed_out(self, context: Context, tracker: TaskTracker) -> None:
+    def _timed_out(self, context: Context, tracker: TaskTracker) -> NoReturn:
         statuses = {task_id: tracker.statuses.get(task_id, "UNKNOWN") for task_id in tracker.task_ids}
         context["ti"].xcom_push(key=STATUSES_KEY, value=statuses)
         late = ", ".join(f"{t} ({statuses[t]})" for t in tracker.pending())

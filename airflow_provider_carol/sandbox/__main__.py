@@ -22,8 +22,12 @@ from .state import Identity, SandboxState
 from .tls import make_tls_files
 
 # Fixed credentials for a long-lived sandbox (docker-compose.yaml); random ones for any variable unset.
-IDENTITY_ENV = {"user": "CAROL_SANDBOX_USER", "password": "CAROL_SANDBOX_PASSWORD",
-                "api_key": "CAROL_SANDBOX_API_KEY", "connector_id": "CAROL_SANDBOX_CONNECTOR_ID"}
+IDENTITY_ENV = {
+    "user": "CAROL_SANDBOX_USER",
+    "password": "CAROL_SANDBOX_PASSWORD",
+    "api_key": "CAROL_SANDBOX_API_KEY",
+    "connector_id": "CAROL_SANDBOX_CONNECTOR_ID",
+}
 
 
 def identity_from_env(environment: str, env: dict[str, str] | None = None) -> Identity:
@@ -47,10 +51,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="where the CA/certificate/key files go (default: a temp dir removed on exit)",
     )
     parser.add_argument("--environment", default="carol.ai", help="environment reported in the info line")
-    parser.add_argument("--bigquery", action="store_true",
-                        help="start a local BigQuery emulator and mirror staging intake into it")
-    parser.add_argument("--bigquery-emulator", default=None,
-                        help="path of the local-bigquery executable (default: .venv-bq-emulator)")
+    parser.add_argument(
+        "--bigquery",
+        action="store_true",
+        help="start a local BigQuery emulator and mirror staging intake into it",
+    )
+    parser.add_argument(
+        "--bigquery-emulator",
+        default=None,
+        help="path of the local-bigquery executable (default: .venv-bq-emulator)",
+    )
     return parser.parse_args(argv)
 
 
@@ -98,19 +108,21 @@ def main(argv: list[str] | None = None) -> None:
     state_dir: Path = args.state_dir or temp_dir  # type: ignore[assignment]
     emulator = None
     try:
-        ssl_args: dict[str, str] = {}
+        ssl_certfile: str | None = None
+        ssl_keyfile: str | None = None
         ca_bundle = None
         if args.tls:
             ca_bundle, cert, key = make_tls_files(state_dir)
-            ssl_args = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
+            ssl_certfile, ssl_keyfile = str(cert), str(key)
         sock = bind(args.host, args.port)
         state = SandboxState(identity_from_env(args.environment))
         info = build_info(state.identity, args.host, sock.getsockname()[1], ca_bundle)
         if args.bigquery:
             from .bigquery import EmulatorProcess, StagingMirror, find_emulator
 
-            emulator = EmulatorProcess(find_emulator(args.bigquery_emulator),
-                                       f"carol-{state.identity.tenant_id[:20]}").start()
+            emulator = EmulatorProcess(
+                find_emulator(args.bigquery_emulator), f"carol-{state.identity.tenant_id[:20]}"
+            ).start()
             state.bigquery = StagingMirror(emulator.rest, emulator.grpc, state.identity.tenant_id)
             info.update(bigquery_endpoint=emulator.rest, bigquery_storage_endpoint=emulator.grpc)
         killer = ConnectionKiller()
@@ -123,7 +135,8 @@ def main(argv: list[str] | None = None) -> None:
             log_level="warning",
             lifespan="off",
             timeout_graceful_shutdown=3,
-            **ssl_args,
+            ssl_certfile=ssl_certfile,
+            ssl_keyfile=ssl_keyfile,
         )
         server = uvicorn.Server(config)
         killer.server = server

@@ -88,8 +88,9 @@ class Catalog:
         self, name: str, group: str, label: Any, connector_id: str | None = None
     ) -> dict[str, Any]:
         now = iso(time.time())
-        connector = {
-            "mdmId": connector_id or new_id(),
+        mdm_id = connector_id or new_id()
+        connector: dict[str, Any] = {
+            "mdmId": mdm_id,
             "mdmName": name,
             "mdmGroupName": group,
             "mdmLabel": label or {"en-US": name},
@@ -98,7 +99,7 @@ class Catalog:
             "mdmLastUpdated": now,
             "mdmDeleted": False,
         }
-        self.connectors[connector["mdmId"]] = connector
+        self.connectors[mdm_id] = connector
         return connector
 
     def create_connector(self, body: dict[str, Any]) -> dict[str, Any]:

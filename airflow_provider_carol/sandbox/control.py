@@ -183,6 +183,15 @@ class Sandbox:
         """The task as Carol shows it, plus ``reprocess_count``, ``cancel_count``, ``logs``."""
         return self._admin("GET", f"tasks/{task_id}")
 
+    def set_task_status(self, task_id: str, status: str, error: str | None = None) -> dict[str, Any]:
+        """Put the task in ``status`` now (its schedule no longer applies until a reprocess)."""
+        body = {"status": status, **({"error": error} if error is not None else {})}
+        return self._admin("POST", f"tasks/{task_id}/status", json=body)
+
+    def advance_clock(self, seconds: float) -> float:
+        """Move every task schedule ``seconds`` ahead; returns the total offset since the last reset."""
+        return float(self._admin("POST", "clock", json={"advance": seconds})["offset"])
+
     def configure(self, **settings: Any) -> dict[str, Any]:
         """Change server settings, e.g. ``configure(token_ttl=2)``."""
         return self._admin("POST", "config", json=settings)

@@ -89,13 +89,26 @@ class TaskStore:
 
     def __init__(self, tenant_id: str, clock: Callable[[], float] = time.monotonic) -> None:
         self.tenant_id = tenant_id
-        self._clock = clock
+        self._base_clock = clock
+        self.offset = 0.0  # seconds the schedules have been moved ahead by ``advance``
         self._lock = threading.RLock()
         self.tasks: dict[str, Task] = {}
+
+    def _clock(self) -> float:
+        return self._base_clock() + self.offset
+
+    def advance(self, seconds: object) -> float:
+        """Move every schedule ``seconds`` ahead (tests step through schedules instead of sleeping)."""
+        if not isinstance(seconds, int | float) or seconds < 0:
+            raise CarolError(400, "advance must be a number of seconds >= 0", "advance")
+        with self._lock:
+            self.offset += float(seconds)
+            return self.offset
 
     def reset(self) -> None:
         with self._lock:
             self.tasks.clear()
+            self.offset = 0.0
 
     def create(
         self,
@@ -157,6 +170,17 @@ class TaskStore:
             task.cancel_count += 1
             if self.status(task)[0] not in TERMINAL:
                 task.override, task.updated = "CANCELED", time.time()
+
+    def set_status(self, task: Task, status: object, error: object = None) -> None:
+        """Put the task in ``status`` now, whatever its schedule says (a FAILED one logs ``error``)."""
+        if not isinstance(status, str) or not status.strip():
+            raise CarolError(400, "status must be a non-empty string", "status")
+        with self._lock:
+            task.override, task.updated = status.strip().upper(), time.time()
+            task.error_message = (str(error) if error else task.error) if task.override == "FAILED" else None
+            if task.override == "FAILED":
+                task.failure_logged = True
+                task.add_log(task.error_message or task.error, "ERROR")
 
     def fail(self, task: Task, message: str) -> None:
         with self._lock:

@@ -2,27 +2,22 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Sequence
-from functools import cached_property
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from airflow.sdk import BaseSensorOperator, Context, PokeReturnValue, conf
 from airflow.sdk.exceptions import AirflowSensorTimeout
 
-from airflow_provider_carol.exceptions import CarolConfigError, CarolError, CarolTaskFailed
+from airflow_provider_carol.exceptions import CarolConfigError, CarolError
 from airflow_provider_carol.hooks.carol import CarolHook
-from airflow_provider_carol.hooks.models import CarolTask
+from airflow_provider_carol.hooks.tasks.models import CarolTask
+from airflow_provider_carol.hooks.tasks.polling import Waiter, WaitPolicy
 from airflow_provider_carol.links.tasks import CarolTaskLink, persist_task_link
-from airflow_provider_carol.triggers.tasks import (
-    TIMEOUT,
-    CarolTaskTrigger,
-    failure_message,
-    read_task_event,
-)
+from airflow_provider_carol.operators.base import CarolTaskDeferral, check_hook_params
+from airflow_provider_carol.triggers.tasks import TIMEOUT
 
 
-class CarolTaskSensor(BaseSensorOperator):
+class CarolTaskSensor(CarolTaskDeferral, BaseSensorOperator):
     """Succeed when a Carol long task is COMPLETED; fail on FAILED/CANCELED with Carol's error and logs.
 
     Checks once, then defers to :class:`CarolTaskTrigger` (``deferrable=True``) or pokes/reschedules.
@@ -35,6 +30,7 @@ class CarolTaskSensor(BaseSensorOperator):
     :param max_poll_interval: cap of the growing pause between polls in deferred mode, seconds.
     :param cancel_on_kill: cancel the Carol task when a user kills the Airflow task (deferred or poking).
     :param logs_tail: Carol log lines quoted in the failure message.
+    :param hook_params: the hook's transport settings (``retry_limit``, ``retry_delay``, ...).
     """
 
     template_fields: Sequence[str] = ("carol_task_id", "carol_conn_id")
@@ -50,22 +46,24 @@ class CarolTaskSensor(BaseSensorOperator):
         max_poll_interval: float = 60.0,
         cancel_on_kill: bool = False,
         logs_tail: int = 20,
+        hook_params: Mapping[str, object] | None = None,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("poke_interval", 5.0)
         super().__init__(**kwargs)
         self.carol_task_id = carol_task_id
         self.carol_conn_id = carol_conn_id
+        self.hook_params = check_hook_params(hook_params)
         self.deferrable = deferrable
         self.max_poll_interval = max_poll_interval
         self.cancel_on_kill = cancel_on_kill
         self.logs_tail = logs_tail
-        self._unknown_logged: set[str] = set()
+        self._waiter: Waiter | None = None
 
-    @cached_property
-    def hook(self) -> CarolHook:
-        """The hook, built on first use so DAG parsing never touches the connection."""
-        return CarolHook(self.carol_conn_id)
+    @property
+    def poll_interval(self) -> float:  # type: ignore[override]
+        """The first pause between polls: the sensor's ``poke_interval``."""
+        return float(self.poke_interval)
 
     def execute(self, context: Context) -> Any:
         """Set the link, check once, then defer (or poke/reschedule via the base class)."""
@@ -79,50 +77,30 @@ class CarolTaskSensor(BaseSensorOperator):
         if task.state.is_terminal:
             return self._finish(task)
         self.log.info("Carol task %s is %s; deferring.", task.task_id, task.status)
-        self.defer(
-            trigger=CarolTaskTrigger(
-                self.carol_task_id,
-                self.carol_conn_id,
-                end_time=time.time() + self.timeout,
-                poll_interval=self.poke_interval,
-                max_poll_interval=self.max_poll_interval,
-                cancel_on_kill=self.cancel_on_kill,
-                logs_tail=self.logs_tail,
-            ),
-            method_name="execute_complete",
-            timeout=None,  # the trigger enforces `timeout` itself, so execute_complete always runs
-        )
+        self.defer_to_carol_task(task, self.timeout)
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
         """One ``GET v1/tasks/{id}``: True when COMPLETED, raise when FAILED/CANCELED."""
+        if self._waiter is None:  # unknown statuses are logged once per wait, as in the trigger
+            self._waiter = Waiter(WaitPolicy(self.poll_interval, self.max_poll_interval), self.log)
         task = self.hook.get_task(self.carol_task_id)
+        self._waiter.observe(task)
         if task.state.is_terminal:
             return PokeReturnValue(True, self._finish(task))
-        if not task.state.is_known and task.status not in self._unknown_logged:
-            self._unknown_logged.add(task.status)
-            self.log.warning(
-                "Carol task %s reports unknown status %r; still waiting.", task.task_id, task.status
-            )
         self.log.info("Carol task %s is %s.", task.task_id, task.status)
         return False
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, str]:
         """Resume after the trigger: validate its event, then succeed or fail."""
-        event = read_task_event(event, self.carol_task_id)
+        event = self.carol_task_event(event, self.carol_task_id)
         if event["status"] == TIMEOUT:
             raise AirflowSensorTimeout(
                 f"Carol task {self.carol_task_id} did not finish within {self.timeout} s "
                 f"({event.get('error')})."
             )
         if event["status"] != "COMPLETED":
-            raise CarolTaskFailed(
-                failure_message(
-                    self.carol_task_id,
-                    event["status"],
-                    event.get("error"),
-                    event.get("logs_tail") or [],
-                    self.hook.task_url(self.carol_task_id),
-                )
+            self.raise_task_failed(
+                self.carol_task_id, event["status"], event.get("error"), event.get("logs_tail") or []
             )
         self.log.info("Carol task %s COMPLETED.", self.carol_task_id)
         return {"carol_task_id": self.carol_task_id, "status": event["status"]}
@@ -138,15 +116,7 @@ class CarolTaskSensor(BaseSensorOperator):
 
     def _finish(self, task: CarolTask) -> dict[str, str]:
         """Outcome of a terminal task seen on the worker (log tail fetched only on failure)."""
-        if task.state.is_successful:
-            self.log.info("Carol task %s COMPLETED.", task.task_id)
-            return {"carol_task_id": task.task_id, "status": task.status}
-        raise CarolTaskFailed(
-            failure_message(
-                task.task_id,
-                task.status,
-                task.error_message,
-                self.hook.task_logs_tail(task.task_id, self.logs_tail),
-                self.hook.task_url(task.task_id),
-            )
-        )
+        if not task.state.is_successful:
+            self.raise_task_failed(task.task_id, task.status, task.error_message, None)
+        self.log.info("Carol task %s COMPLETED.", task.task_id)
+        return {"carol_task_id": task.task_id, "status": task.status}

@@ -1,91 +1,76 @@
 """Triggers that wait for Carol long tasks inside the triggerer, so no worker slot is held.
 
-Both talk to Carol only through :class:`CarolAsyncHook`, carry plain JSON kwargs, enforce an absolute
-wall-clock ``end_time`` (so a timeout survives a move to another triggerer), poll with a growing
-interval, and yield exactly one event. The event format and its validation live here too, so the
-sensor and the operators read events the same way.
+Both talk to Carol only through :class:`CarolAsyncHook` and wait with the hooks' one waiting policy
+(:mod:`~airflow_provider_carol.hooks.tasks.polling`): an absolute wall-clock ``end_time`` (so a timeout
+survives a move to another triggerer), a growing poll interval, unknown statuses logged once and a
+budget for transient poll errors. They carry plain JSON kwargs, including the hook's retry settings
+(``hook_params``), and yield exactly one event. The event format and its validation live here too, so
+the sensor and the operators read events the same way.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_carol.exceptions import CarolApiError, CarolConnectionError, CarolError
-from airflow_provider_carol.hooks import client
+from airflow_provider_carol.exceptions import CarolConfigError, CarolError
 from airflow_provider_carol.hooks.carol_async import CarolAsyncHook
-from airflow_provider_carol.hooks.models import TERMINAL_STATUSES, CarolTask, CarolTaskState
+from airflow_provider_carol.hooks.core.transport import RetryPolicy
+from airflow_provider_carol.hooks.tasks.models import TERMINAL_STATUSES
+from airflow_provider_carol.hooks.tasks.polling import WaitPolicy
 
 TIMEOUT = "timeout"
-BACKOFF = 1.5
-#: Consecutive polls that may fail transiently (after the hook's own retries) before the error escapes.
-MAX_TRANSIENT_POLL_ERRORS = 3
 ON_KILL_TIMEOUT = 30.0
-_CONCURRENT_POLLS = 8
 
 
-def _transient(exc: CarolError) -> bool:
-    if isinstance(exc, CarolConnectionError):
-        return True
-    return isinstance(exc, CarolApiError) and exc.status_code in client.RETRYABLE_STATUSES
-
-
-class _Poller:
-    """Interval growth, deadline and transient-error budget shared by both triggers."""
+class _CarolTrigger(BaseTrigger):
+    """What both triggers share: the connection, the hook's retry settings, the waiting policy."""
 
     def __init__(
-        self, trigger: BaseTrigger, poll_interval: float, max_poll_interval: float, end_time: float | None
+        self,
+        carol_conn_id: str,
+        *,
+        end_time: float | None,
+        poll_interval: float,
+        max_poll_interval: float,
+        cancel_on_kill: bool,
+        hook_params: Mapping[str, object] | None,
     ) -> None:
-        self.trigger, self.end_time = trigger, end_time
-        self.interval, self.cap = poll_interval, max(poll_interval, max_poll_interval)
-        self.errors = 0
-        self.unknown: set[str] = set()
+        super().__init__()
+        self.carol_conn_id = carol_conn_id
+        self.end_time = None if end_time is None else float(end_time)
+        self.poll_interval = float(poll_interval)
+        self.max_poll_interval = float(max_poll_interval)
+        self.cancel_on_kill = bool(cancel_on_kill)
+        # Validated now, in the worker, so a bad value fails before the task defers.
+        self.hook_params = RetryPolicy.from_dict(hook_params).as_dict()
+        self.policy = WaitPolicy(self.poll_interval, self.max_poll_interval, self.end_time)
 
-    def timed_out(self) -> bool:
-        return self.end_time is not None and time.time() >= self.end_time
+    def _common(self) -> dict[str, Any]:
+        return {
+            "carol_conn_id": self.carol_conn_id,
+            "end_time": self.end_time,
+            "poll_interval": self.poll_interval,
+            "max_poll_interval": self.max_poll_interval,
+            "cancel_on_kill": self.cancel_on_kill,
+            "hook_params": self.hook_params,
+        }
 
-    async def sleep(self) -> None:
-        pause = self.interval
-        if self.end_time is not None:
-            pause = max(0.0, min(pause, self.end_time - time.time()))
-        await asyncio.sleep(pause)
-        self.interval = min(self.interval * BACKOFF, self.cap)
+    def hook(self) -> CarolAsyncHook:
+        """A fresh async hook with the serialised retry settings."""
+        return CarolAsyncHook(self.carol_conn_id, **self.hook_params)  # type: ignore[arg-type]
 
-    async def poll(self, hook: CarolAsyncHook, task_id: str) -> CarolTask | None:
-        """One GET: the task, or None after a tolerated transient failure; unknown statuses logged once."""
-        try:
-            task = await hook.get_task(task_id)
-        except CarolError as exc:
-            self.errors += 1
-            if not _transient(exc) or self.errors > MAX_TRANSIENT_POLL_ERRORS:
-                raise
-            self.trigger.log.warning("Polling Carol task %s failed (%s); will poll again.", task_id, exc)
-            return None
-        self.errors = 0
-        if not task.state.is_known and task.status not in self.unknown:
-            self.unknown.add(task.status)
-            self.trigger.log.warning(
-                "Carol task %s reports unknown status %r; still waiting.", task_id, task.status
-            )
-        return task
+    async def _cancel(self, task_ids: list[str]) -> None:
+        async with self.hook() as hook:
+            for task_id in task_ids:
+                task = await asyncio.wait_for(hook.cancel_task(task_id), ON_KILL_TIMEOUT)
+                self.log.info("Asked Carol to cancel task %s; it is now %s.", task_id, task.status)
 
 
-async def fetch_logs_tail(hook: CarolAsyncHook, task_id: str, lines: int) -> list[str]:
-    """The last ``lines`` Carol log lines of the task; a failure to read them is reported, not raised."""
-    if lines <= 0:
-        return []
-    try:
-        entries = await hook.get_task_logs(task_id)
-    except CarolError as exc:
-        return [f"(Carol logs unavailable: {exc})"]
-    return [str(entry) for entry in entries[-lines:]]
-
-
-class CarolTaskTrigger(BaseTrigger):
+class CarolTaskTrigger(_CarolTrigger):
     """Wait for one Carol long task to reach COMPLETED, FAILED or CANCELED (or ``end_time``).
 
     Event: ``{"status": COMPLETED|FAILED|CANCELED|timeout, "carol_task_id", "error", "logs_tail"}``.
@@ -97,6 +82,7 @@ class CarolTaskTrigger(BaseTrigger):
     :param max_poll_interval: cap of the pause between polls, seconds.
     :param cancel_on_kill: cancel the Carol task when a user kills the deferred Airflow task.
     :param logs_tail: how many Carol log lines to attach to a FAILED/CANCELED event.
+    :param hook_params: the hook's retry settings (``retry_limit``, ``retry_delay``, ``max_retry_wait``).
     """
 
     def __init__(
@@ -109,33 +95,25 @@ class CarolTaskTrigger(BaseTrigger):
         max_poll_interval: float = 60.0,
         cancel_on_kill: bool = False,
         logs_tail: int = 20,
+        hook_params: Mapping[str, object] | None = None,
     ) -> None:
-        super().__init__()
         if not isinstance(carol_task_id, str) or not carol_task_id:
-            raise ValueError(f"carol_task_id must be a non-empty string, got {carol_task_id!r}.")
-        if poll_interval <= 0 or max_poll_interval <= 0:
-            raise ValueError("poll_interval and max_poll_interval must be positive.")
+            raise CarolConfigError(f"carol_task_id must be a non-empty string, got {carol_task_id!r}.")
+        super().__init__(
+            carol_conn_id,
+            end_time=end_time,
+            poll_interval=poll_interval,
+            max_poll_interval=max_poll_interval,
+            cancel_on_kill=cancel_on_kill,
+            hook_params=hook_params,
+        )
         self.carol_task_id = carol_task_id
-        self.carol_conn_id = carol_conn_id
-        self.end_time = None if end_time is None else float(end_time)
-        self.poll_interval = float(poll_interval)
-        self.max_poll_interval = float(max_poll_interval)
-        self.cancel_on_kill = bool(cancel_on_kill)
         self.logs_tail = int(logs_tail)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "carol_task_id": self.carol_task_id,
-                "carol_conn_id": self.carol_conn_id,
-                "end_time": self.end_time,
-                "poll_interval": self.poll_interval,
-                "max_poll_interval": self.max_poll_interval,
-                "cancel_on_kill": self.cancel_on_kill,
-                "logs_tail": self.logs_tail,
-            },
-        )
+        """The class path and plain kwargs (the triggerer rebuilds the trigger from them)."""
+        kwargs = {"carol_task_id": self.carol_task_id, **self._common(), "logs_tail": self.logs_tail}
+        return f"{type(self).__module__}.{type(self).__qualname__}", kwargs
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll until terminal or ``end_time``; yield one event. Non-transient errors propagate.
@@ -143,37 +121,27 @@ class CarolTaskTrigger(BaseTrigger):
         The event is yielded after the HTTP client is closed: a single-event trigger is usually never
         resumed after its yield, so nothing may still need the event loop at that point.
         """
-        async with CarolAsyncHook(self.carol_conn_id) as hook:
-            event = await self._wait(hook)
-        yield TriggerEvent(event)
-
-    async def _wait(self, hook: CarolAsyncHook) -> dict[str, Any]:
-        poller = _Poller(self, self.poll_interval, self.max_poll_interval, self.end_time)
-        while True:
-            task = await poller.poll(hook, self.carol_task_id)
-            if task is not None and task.state.is_terminal:
-                tail = (
-                    await fetch_logs_tail(hook, task.task_id, self.logs_tail) if task.state.is_failed else []
-                )
-                return self._event(task.status, task.error_message, tail)
-            if poller.timed_out():
+        async with self.hook() as hook:
+            outcome = await hook.wait_for_task(self.carol_task_id, self.policy)
+            task = outcome.task
+            if outcome.timed_out or task is None:
                 status = task.status if task is not None else "unknown"
-                return self._event(TIMEOUT, f"still {status} at the deadline", [])
-            await poller.sleep()
+                event = self._event(TIMEOUT, f"still {status} at the deadline", [])
+            else:
+                tail = await hook.task_logs_tail(task.task_id, self.logs_tail) if task.state.is_failed else []
+                event = self._event(task.status, task.error_message, tail)
+        yield TriggerEvent(event)
 
     def _event(self, status: str, error: str | None, tail: list[str]) -> dict[str, Any]:
         return {"status": status, "carol_task_id": self.carol_task_id, "error": error, "logs_tail": tail}
 
     async def on_kill(self) -> None:
         """Cancel the Carol task when the user kills the deferred task (never on cleanup/restart)."""
-        if not self.cancel_on_kill:
-            return
-        async with CarolAsyncHook(self.carol_conn_id) as hook:
-            task = await asyncio.wait_for(hook.cancel_task(self.carol_task_id), ON_KILL_TIMEOUT)
-        self.log.info("Asked Carol to cancel task %s; it is now %s.", self.carol_task_id, task.status)
+        if self.cancel_on_kill:
+            await self._cancel([self.carol_task_id])
 
 
-class CarolTrackTasksTrigger(BaseTrigger):
+class CarolTrackTasksTrigger(_CarolTrigger):
     """Wake :class:`CarolTrackTasksOperator` when its tasks need a decision (or at ``end_time``).
 
     Fires when a task is FAILED/CANCELED and not awaiting a restart (it may need a reprocess), or
@@ -196,79 +164,47 @@ class CarolTrackTasksTrigger(BaseTrigger):
         max_poll_interval: float = 60.0,
         cancel_on_kill: bool = False,
         state: dict[str, Any] | None = None,
+        hook_params: Mapping[str, object] | None = None,
     ) -> None:
-        super().__init__()
         if not carol_task_ids:
-            raise ValueError("carol_task_ids must not be empty.")
+            raise CarolConfigError("carol_task_ids must not be empty.")
+        super().__init__(
+            carol_conn_id,
+            end_time=end_time,
+            poll_interval=poll_interval,
+            max_poll_interval=max_poll_interval,
+            cancel_on_kill=cancel_on_kill,
+            hook_params=hook_params,
+        )
         self.carol_task_ids = list(dict.fromkeys(str(t) for t in carol_task_ids))
-        self.carol_conn_id = carol_conn_id
         self.awaiting = dict(awaiting or {})
-        self.end_time = None if end_time is None else float(end_time)
-        self.poll_interval = float(poll_interval)
-        self.max_poll_interval = float(max_poll_interval)
-        self.cancel_on_kill = bool(cancel_on_kill)
         self.state = state
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "state": self.state,
-                "carol_task_ids": self.carol_task_ids,
-                "carol_conn_id": self.carol_conn_id,
-                "awaiting": self.awaiting,
-                "end_time": self.end_time,
-                "poll_interval": self.poll_interval,
-                "max_poll_interval": self.max_poll_interval,
-                "cancel_on_kill": self.cancel_on_kill,
-            },
-        )
+        """The class path and plain kwargs (the triggerer rebuilds the trigger from them)."""
+        kwargs = {"state": self.state, "carol_task_ids": self.carol_task_ids, "awaiting": self.awaiting}
+        return f"{type(self).__module__}.{type(self).__qualname__}", {**kwargs, **self._common()}
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll every task until a decision is needed or ``end_time``; yield one event (client closed)."""
-        async with CarolAsyncHook(self.carol_conn_id) as hook:
-            event = await self._wait(hook)
-        yield TriggerEvent(event)
-
-    async def _wait(self, hook: CarolAsyncHook) -> dict[str, Any]:
-        poller = _Poller(self, self.poll_interval, self.max_poll_interval, self.end_time)
-        awaiting, restarted, statuses = dict(self.awaiting), [], {}
-        limit = asyncio.Semaphore(_CONCURRENT_POLLS)
-
-        async def one(task_id: str) -> CarolTask | None:
-            async with limit:
-                return await poller.poll(hook, task_id)
-
-        while True:
-            for task in filter(None, await asyncio.gather(*(one(t) for t in self.carol_task_ids))):
-                statuses[task.task_id] = task.status
-                if task.task_id in awaiting and (
-                    not task.state.is_failed or task.started != awaiting[task.task_id]
-                ):
-                    del awaiting[task.task_id]
-                    restarted.append(task.task_id)
-            decide = self._needs_decision(statuses, awaiting)
-            if decide or poller.timed_out():
-                status = "changed" if decide else TIMEOUT
-                return {"status": status, "statuses": statuses, "restarted": restarted, "state": self.state}
-            await poller.sleep()
-
-    def _needs_decision(self, statuses: dict[str, str], awaiting: dict[str, str | None]) -> bool:
-        states = {t: CarolTaskState.of(statuses.get(t)) for t in self.carol_task_ids}
-        if any(s.is_failed and t not in awaiting for t, s in states.items()):
-            return True
-        return all(s.value in TERMINAL_STATUSES and t not in awaiting for t, s in states.items())
+        async with self.hook() as hook:
+            outcome = await hook.watch_tasks(self.carol_task_ids, self.awaiting, self.policy)
+        yield TriggerEvent(
+            {
+                "status": TIMEOUT if outcome.timed_out else "changed",
+                "statuses": outcome.statuses,
+                "restarted": outcome.restarted,
+                "state": self.state,
+            }
+        )
 
     async def on_kill(self) -> None:
         """Cancel every watched Carol task when the user kills the deferred task, if asked to."""
-        if not self.cancel_on_kill:
-            return
-        async with CarolAsyncHook(self.carol_conn_id) as hook:
-            for task_id in self.carol_task_ids:
-                await asyncio.wait_for(hook.cancel_task(task_id), ON_KILL_TIMEOUT)
+        if self.cancel_on_kill:
+            await self._cancel(self.carol_task_ids)
 
 
-def read_task_event(event: Any, carol_task_id: str | None = None) -> dict[str, Any]:
+def read_task_event(event: object, carol_task_id: str | None = None) -> dict[str, Any]:
     """Validate a :class:`CarolTaskTrigger` event; ``None``, a foreign id or an unknown status fail loudly."""
     if not isinstance(event, dict) or "status" not in event:
         raise CarolError(f"The Carol task trigger returned no usable event: {event!r}.")

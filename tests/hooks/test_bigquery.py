@@ -9,12 +9,10 @@ import pyarrow as pa
 import pytest
 from airflow.sdk.log import redact
 
-from airflow_provider_carol.exceptions import CarolApiError, CarolConfigError
-from airflow_provider_carol.hooks.bigquery import (
-    CarolBigQueryError,
-    _TemporaryKey,
+from airflow_provider_carol.exceptions import CarolApiError, CarolBigQueryError, CarolConfigError
+from airflow_provider_carol.hooks.bigquery.keys import TEMPORARY_KEYS, TemporaryKey, parse_key_expiry
+from airflow_provider_carol.hooks.bigquery.labels import (
     build_labels,
-    parse_key_expiry,
     sanitize_label_key,
     sanitize_label_value,
 )
@@ -45,7 +43,7 @@ def test_key_expiry_parsing_and_renewal_margin():
     # missing or unreadable: the requested lifetime, never "forever" (pycarol's 7-day reset) or a crash
     assert parse_key_expiry(None, minted, 2) == minted + dt.timedelta(hours=2)
     assert parse_key_expiry("tomorrow", minted, 2) == minted + dt.timedelta(hours=2)
-    key = _TemporaryKey(info={}, expires_at=minted + dt.timedelta(hours=24), minted_at=minted)
+    key = TemporaryKey(info={}, expires_at=minted + dt.timedelta(hours=24), minted_at=minted)
     assert not key.needs_renewal(minted + dt.timedelta(hours=23, minutes=54))
     assert key.needs_renewal(minted + dt.timedelta(hours=23, minutes=56))
 
@@ -62,10 +60,8 @@ def test_credentials_come_from_one_key_cached_per_connection_and_tenant(fresh_bi
 
 @pytest.mark.usefixtures("fresh_bigquery_keys")
 def test_private_key_is_registered_with_the_masker():
-    from airflow_provider_carol.hooks import bigquery as bq
-
     CarolHook().get_bigquery_credentials()
-    (key,) = bq._KEYS.values()
+    (key,) = TEMPORARY_KEYS.keys()
     pem = key.info["private_key"]
     line = pem.splitlines()[3]
     assert redact(f"leak: {pem}") == "leak: ***"
@@ -75,13 +71,11 @@ def test_private_key_is_registered_with_the_masker():
 
 def test_key_is_renewed_before_expiry_with_one_new_key(fresh_bigquery_keys):
     carol_bigquery = fresh_bigquery_keys
-    from airflow_provider_carol.hooks import bigquery as bq
-
     hook = CarolHook()
     hook.bigquery_key_hours = 0.003  # 10.8 s; renewal is due a quarter of that before expiry
     first = hook.get_bigquery_credentials()
     assert hook.get_bigquery_credentials() is first
-    (key,) = bq._KEYS.values()
+    (key,) = TEMPORARY_KEYS.keys()
     assert key.expires_at - key.minted_at < dt.timedelta(seconds=11)
     while not key.needs_renewal():
         time.sleep(0.1)
@@ -205,7 +199,7 @@ def _serialized_response(batch: pa.RecordBatch, rows: int) -> bytes:
 
 
 def test_read_rows_response_is_parsed_without_copying_the_batch():
-    from airflow_provider_carol.hooks.bigquery_read import parse_read_rows_response
+    from airflow_provider_carol.hooks.bigquery.read_streams import parse_read_rows_response
 
     batch = pa.record_batch({"id": pa.array(range(1000), pa.int64()), "name": [f"n{i}" for i in range(1000)]})
     raw = _serialized_response(batch, 1000)
@@ -223,7 +217,7 @@ def test_a_broken_stream_is_resumed_at_its_offset():
     from google.cloud.bigquery_storage_v1 import BigQueryReadClient, types
     from google.cloud.bigquery_storage_v1.services.big_query_read.transports import BigQueryReadGrpcTransport
 
-    from airflow_provider_carol.hooks.bigquery_read import iter_stream
+    from airflow_provider_carol.hooks.bigquery.read_streams import iter_stream
 
     table = pa.table({"id": pa.array(range(300), pa.int64())})
     offsets: list[int] = []

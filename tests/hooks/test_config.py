@@ -8,7 +8,7 @@ import pytest
 from airflow.sdk import BaseHook, Connection
 
 from airflow_provider_carol.exceptions import CarolConfigError
-from airflow_provider_carol.hooks.config import CarolConnectionConfig
+from airflow_provider_carol.hooks.core.config import CarolConnectionConfig
 
 
 def make(extra: dict | None = None, **fields) -> CarolConnectionConfig:

@@ -183,7 +183,7 @@ def test_connector_get_or_create_is_idempotent(carol_sandbox):
 
 
 def test_schema_is_created_then_updated_only_when_it_changes(carol_sandbox):
-    from airflow_provider_carol.hooks.schema import infer_properties, schema_payload
+    from airflow_provider_carol.hooks.staging.schema import infer_properties, schema_payload
 
     carol_hook = hook()
     payload = schema_payload("customers", infer_properties(rows(5)), ["id"])

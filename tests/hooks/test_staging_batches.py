@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 
 from airflow_provider_carol.exceptions import CarolError
-from airflow_provider_carol.hooks.batches import BatchPlan, check_results, derive_batch_id, slice_partitions
+from airflow_provider_carol.hooks.staging.batches import (
+    BatchPlan,
+    check_results,
+    derive_batch_id,
+    slice_partitions,
+)
 
 
 def test_batch_ids_are_stable_per_key_and_distinct_across_keys():

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from airflow_provider_carol.exceptions import CarolConfigError
-from airflow_provider_carol.hooks.codec import Chunker, RecordEncoder
+from airflow_provider_carol.hooks.staging.codec import Chunker, RecordEncoder
 
 
 def decode(body: bytes):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from airflow_provider_carol.exceptions import CarolConfigError
-from airflow_provider_carol.hooks.schema import (
+from airflow_provider_carol.hooks.staging.schema import (
     check_crosswalk,
     infer_properties,
     properties_from_fields,

@@ -12,8 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from airflow_provider_carol.exceptions import CarolConfigError
-from airflow_provider_carol.hooks import sources
 from airflow_provider_carol.hooks.carol import CarolHook
+from airflow_provider_carol.hooks.staging import sources
 
 
 def table(start: int, stop: int) -> pa.Table:

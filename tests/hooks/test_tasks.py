@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
 from airflow_provider_carol.exceptions import CarolConfigError, CarolNotFound
 from airflow_provider_carol.hooks.carol import CarolHook
-from airflow_provider_carol.hooks.config import CarolConnectionConfig
-from airflow_provider_carol.hooks.models import CarolTask, CarolTaskLogEntry, CarolTaskState, TaskTracker
-from airflow_provider_carol.hooks.tasks import log_entries_payload, task_ui_url
+from airflow_provider_carol.hooks.core.config import CarolConnectionConfig
+from airflow_provider_carol.hooks.tasks.api import task_ui_url
+from airflow_provider_carol.hooks.tasks.logs import log_entries_payload
+from airflow_provider_carol.hooks.tasks.models import CarolTask, CarolTaskLogEntry, CarolTaskState
+from airflow_provider_carol.hooks.tasks.tracker import TaskTracker
 
 RUN_THEN_COMPLETE = [{"status": "RUNNING", "after": 0}, {"status": "COMPLETED", "after": 1}]
 RUN_THEN_FAIL = [{"status": "RUNNING", "after": 0}, {"status": "FAILED", "after": 0.5}]
@@ -163,8 +164,8 @@ def test_cancel_and_fail_change_the_task_in_carol(carol_sandbox, hook):
 
 
 def test_reprocess_restarts_the_task_once(carol_sandbox, hook):
-    task_id = carol_sandbox.create_task(RUN_THEN_FAIL, reprocess_schedule=RUNNING_LONG)
-    time.sleep(0.6)
+    task_id = carol_sandbox.create_task(RUNNING_LONG, reprocess_schedule=RUNNING_LONG)
+    carol_sandbox.set_task_status(task_id, "FAILED")
     assert hook.get_task(task_id).status == "FAILED"
     assert hook.reprocess_task(task_id).status == "RUNNING"
     assert carol_sandbox.task(task_id)["reprocess_count"] == 1

@@ -9,13 +9,13 @@ import socket
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from airflow_provider_carol.log import CarolLogHandler, carol_level
+from tests.dagutil import wait_until
 
 LOGS_GLOB = "/api/v1/tasks/*/logs"
 
@@ -93,12 +93,8 @@ def test_interval_flush_sends_without_close(carol_sandbox, app_logger):
     app_logger.addHandler(handler)
     app_logger.warning("only line")
 
-    received: list[tuple[str, str]] = []
-    for _ in range(200):  # no close(), no flush(): only the interval can send it
-        received = carol_lines(carol_sandbox, task_id)
-        if received:
-            break
-        time.sleep(0.05)
+    # No close(), no flush(): only the interval can send it.
+    received = wait_until(lambda: carol_lines(carol_sandbox, task_id), "the line sent by the interval flush")
     assert received == [("WARN", "only line")]
 
 
@@ -118,7 +114,7 @@ def test_levels_map_to_carol_levels(carol_sandbox, app_logger):
     handler.close()
 
     assert [level for level, _ in carol_lines(carol_sandbox, task_id)] == [
-        "DEBUG", "INFO", "WARN", "ERROR", "ERROR", "INFO", "DEBUG"
+        "DEBUG", "INFO", "WARN", "ERROR", "ERROR", "INFO", "TRACE"
     ]
     assert carol_lines(carol_sandbox, task_id)[0][1] == "DEBUG|d"  # the handler's formatter is used
 
@@ -127,9 +123,9 @@ def test_levels_map_to_carol_levels(carol_sandbox, app_logger):
     ("level", "expected"),
     [
         (logging.DEBUG, "DEBUG"), (logging.INFO, "INFO"), (logging.WARNING, "WARN"), (logging.ERROR, "ERROR"),
-        (logging.CRITICAL, "ERROR"), (logging.NOTSET, "INFO"), (1, "DEBUG"), (35, "WARN"), (1000, "ERROR"),
+        (logging.CRITICAL, "ERROR"), (logging.NOTSET, "INFO"), (1, "TRACE"), (35, "WARN"), (1000, "ERROR"),
         ("warning", "WARN"), ("WARN", "WARN"), ("exception", "ERROR"), ("critical", "ERROR"),
-        ("fatal", "ERROR"), ("trace", "DEBUG"), ("bogus", "INFO"), (None, "INFO"), (True, "INFO"),
+        ("fatal", "ERROR"), ("trace", "TRACE"), ("bogus", "INFO"), (None, "INFO"), (True, "INFO"),
         (3.5, "INFO"), (object(), "INFO"),
     ],
 )

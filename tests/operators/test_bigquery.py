@@ -8,8 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from airflow_provider_carol.exceptions import CarolConfigError
-from airflow_provider_carol.hooks.bigquery import CarolBigQueryError
+from airflow_provider_carol.exceptions import CarolBigQueryError, CarolConfigError
 from airflow_provider_carol.operators.bigquery import (
     CarolBigQueryOperator,
     CarolBigQueryReadTableOperator,

@@ -315,7 +315,7 @@ def arm(sandbox: Any, row: Row, conf: dict, fault: str) -> threading.Thread | No
         return None
 
     def arm_later() -> None:
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 120  # bounds a hung run only; arming waits for the request count
         while time.monotonic() < deadline:
             seen = [e for e in sandbox.requests() if e["method"] == row.method and e["path"] == glob]
             if len(seen) >= row.arm_after:
@@ -359,7 +359,7 @@ def run_cell(
     _, tis = run_dag(dag, run_conf=conf)
     output = "".join(capfd.readouterr()) + caplog.text  # triggers log through logging, tasks to stdout
     if arming is not None:
-        arming.join(5)
+        arming.join(120)
     if fault == "read-timeout":  # the slowed request finishes (and is logged) after the client gave up
         time.sleep(TRANSIENT[fault]["latency"] - READ_TIMEOUT + 0.3)
     state = tis["call"].state

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 
 def _task(api, sandbox, task_id, suffix="", method="GET", **kwargs):
     response = api.request(method, f"{sandbox.url}/api/v1/tasks/{task_id}{suffix}", timeout=10, **kwargs)
@@ -15,8 +13,8 @@ def test_task_follows_its_schedule_and_exposes_the_fields_pycarol_reads(api, car
     task_id = carol_sandbox.create_task(
         [
             {"status": "READY", "after": 0},
-            {"status": "RUNNING", "after": 0.2},
-            {"status": "COMPLETED", "after": 0.4},
+            {"status": "RUNNING", "after": 100},
+            {"status": "COMPLETED", "after": 200},
         ]
     )
     first = _task(api, carol_sandbox, task_id)
@@ -43,9 +41,9 @@ def test_task_follows_its_schedule_and_exposes_the_fields_pycarol_reads(api, car
         "mdmData",
         "mdmTaskProgressData",
     } <= set(first)
-    time.sleep(0.25)
+    carol_sandbox.advance_clock(150)  # the schedule moves, no test sleeps through it
     assert _task(api, carol_sandbox, task_id)["mdmTaskStatus"] == "RUNNING"
-    time.sleep(0.2)
+    carol_sandbox.advance_clock(100)
     done = _task(api, carol_sandbox, task_id)
     assert (done["mdmTaskStatus"], done["mdmNumberOfStepsExecuted"]) == ("COMPLETED", 3)
 
@@ -104,13 +102,13 @@ def test_reprocess_restarts_with_the_reprocess_schedule_and_counts(api, carol_sa
     task_id = carol_sandbox.create_task(
         [{"status": "FAILED", "after": 0}],
         error="first run broke",
-        reprocess_schedule=[{"status": "RUNNING", "after": 0}, {"status": "COMPLETED", "after": 0.2}],
+        reprocess_schedule=[{"status": "RUNNING", "after": 0}, {"status": "COMPLETED", "after": 100}],
     )
     assert _task(api, carol_sandbox, task_id)["mdmTaskStatus"] == "FAILED"
     again = _task(api, carol_sandbox, task_id, "/reprocess", method="POST")
     assert again["mdmTaskStatus"] == "RUNNING"
     assert again["mdmErrorMessage"] is None
-    time.sleep(0.25)
+    carol_sandbox.advance_clock(150)
     assert _task(api, carol_sandbox, task_id)["mdmTaskStatus"] == "COMPLETED"
     assert carol_sandbox.task(task_id)["reprocess_count"] == 1
 
@@ -130,3 +128,14 @@ def test_unknown_task_is_404_and_bad_schedule_is_400(api, carol_sandbox):
     )
     assert (missing.status_code, bad.status_code) == (404, 400)
     assert "Not found" in missing.json()["errorMessage"]
+
+
+def test_a_task_can_be_driven_step_by_step(api, carol_sandbox):
+    task_id = carol_sandbox.create_task([{"status": "RUNNING", "after": 0}])
+    carol_sandbox.set_task_status(task_id, "FAILED", error="node lost")
+    failed = _task(api, carol_sandbox, task_id)
+    assert (failed["mdmTaskStatus"], failed["mdmErrorMessage"]) == ("FAILED", "node lost")
+    assert _task(api, carol_sandbox, task_id, "/logs")[-1]["mdmLogMessage"] == "node lost"
+    assert _task(api, carol_sandbox, task_id, "/reprocess", method="POST")["mdmTaskStatus"] == "RUNNING"
+    carol_sandbox.set_task_status(task_id, "COMPLETED")
+    assert _task(api, carol_sandbox, task_id)["mdmTaskStatus"] == "COMPLETED"

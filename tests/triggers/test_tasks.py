@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 
@@ -17,10 +18,15 @@ from airflow_provider_carol.triggers.tasks import (
     failure_message,
     read_task_event,
 )
+from tests.dagutil import await_until
 
 RUN_THEN_COMPLETE = [{"status": "RUNNING", "after": 0}, {"status": "COMPLETED", "after": 1}]
 RUN_THEN_FAIL = [{"status": "RUNNING", "after": 0}, {"status": "FAILED", "after": 0.5}]
-RUNNING_LONG = [{"status": "RUNNING", "after": 0}, {"status": "COMPLETED", "after": 60}]
+RUNNING_LONG = [{"status": "RUNNING", "after": 0}]  # until the test sets another status
+
+
+def polls_of(sandbox, task_id: str) -> list[dict]:
+    return [r for r in sandbox.requests() if r["path"] == f"/api/v1/tasks/{task_id}" and r["method"] == "GET"]
 
 
 def rebuilt(trigger):
@@ -70,28 +76,29 @@ async def test_canceled_task_is_terminal(carol_sandbox):
 
 async def test_end_time_in_the_past_yields_timeout_without_waiting(carol_sandbox):
     task_id = carol_sandbox.create_task(RUNNING_LONG)
-    started = time.monotonic()
-    [event] = await events(CarolTaskTrigger(task_id, end_time=time.time() - 1, poll_interval=10))
+    [event] = await events(CarolTaskTrigger(task_id, end_time=time.time() - 1, poll_interval=3600))
     assert event.payload["status"] == "timeout" and "RUNNING" in event.payload["error"]
-    assert time.monotonic() - started < 5
+    assert len(polls_of(carol_sandbox, task_id)) == 1  # one look, then the deadline: no hour-long pause
     assert carol_sandbox.task(task_id)["cancel_count"] == 0  # a timeout is not a kill
 
 
 async def test_still_running_task_keeps_the_trigger_waiting(carol_sandbox):
     task_id = carol_sandbox.create_task(RUNNING_LONG)
     pending = asyncio.ensure_future(CarolTaskTrigger(task_id, poll_interval=0.2).run().__anext__())
-    await asyncio.sleep(1.0)
+    await await_until(lambda: len(polls_of(carol_sandbox, task_id)) >= 4, "4 polls")
+    polls = polls_of(carol_sandbox, task_id)[:4]
     assert not pending.done()
     pending.cancel()
-    gets = [r for r in carol_sandbox.requests() if r["path"] == f"/api/v1/tasks/{task_id}"]
-    assert 2 <= len(gets) <= 5  # polled, with a growing interval
+    gaps = [later["time"] - earlier["time"] for earlier, later in itertools.pairwise(polls)]
+    # Each pause is at least the growing interval (0.2, 0.3, 0.45 s); a busy machine only lengthens it.
+    assert all(gap >= 0.2 * 1.5**index * 0.9 for index, gap in enumerate(gaps)), gaps
 
 
 async def test_on_kill_cancels_the_carol_task_and_cleanup_does_not(carol_sandbox):
     task_id = carol_sandbox.create_task(RUNNING_LONG)
     trigger = rebuilt(CarolTaskTrigger(task_id, cancel_on_kill=True, poll_interval=0.2))
     running = asyncio.ensure_future(trigger.run().__anext__())
-    await asyncio.sleep(0.5)
+    await await_until(lambda: polls_of(carol_sandbox, task_id), "the trigger's first poll")
     running.cancel()
     await trigger.cleanup()
     assert carol_sandbox.task(task_id)["mdmTaskStatus"] == "RUNNING"
@@ -126,12 +133,12 @@ async def test_a_missing_task_is_not_retried_forever(carol_sandbox):
 
 
 async def test_unknown_status_is_logged_once_and_waited_on(carol_sandbox, capsys):
-    schedule = [{"status": "REBALANCING", "after": 0}, {"status": "COMPLETED", "after": 1}]
-    task_id = carol_sandbox.create_task(schedule)
-    [event] = await events(CarolTaskTrigger(task_id, poll_interval=0.2))
+    task_id = carol_sandbox.create_task([{"status": "REBALANCING", "after": 0}])
+    waiting = asyncio.ensure_future(events(CarolTaskTrigger(task_id, poll_interval=0.2)))
+    await await_until(lambda: len(polls_of(carol_sandbox, task_id)) >= 3, "3 polls of the unknown status")
+    carol_sandbox.set_task_status(task_id, "COMPLETED")
+    [event] = await asyncio.wait_for(waiting, 120)
     assert event.payload["status"] == "COMPLETED"
-    polls = [r for r in carol_sandbox.requests() if r["path"] == f"/api/v1/tasks/{task_id}"]
-    assert len(polls) >= 3
     assert capsys.readouterr().out.count("unknown status 'REBALANCING'") == 1  # Airflow logs via structlog
 
 
@@ -160,22 +167,23 @@ async def test_tracking_trigger_wakes_on_a_failure_and_echoes_the_state(carol_sa
 
 
 async def test_tracking_trigger_waits_for_a_reprocessed_task_to_restart(carol_sandbox):
-    task_id = carol_sandbox.create_task(RUN_THEN_FAIL, reprocess_schedule=RUN_THEN_FAIL)
-    await asyncio.sleep(0.6)
-    failed_run = carol_sandbox.task(task_id)
-    assert failed_run["mdmTaskStatus"] == "FAILED"
+    task_id = carol_sandbox.create_task(RUNNING_LONG, reprocess_schedule=RUNNING_LONG)
+    failed_run = carol_sandbox.set_task_status(task_id, "FAILED")
     # The operator reprocessed it and awaits a restart: the old FAILED must not wake it ...
-    trigger = CarolTrackTasksTrigger(
-        [task_id], awaiting={task_id: failed_run["mdmStartDate"]}, poll_interval=0.2
-    )
+    awaiting = {task_id: failed_run["mdmStartDate"]}
+    trigger = CarolTrackTasksTrigger([task_id], awaiting=awaiting, poll_interval=0.2)
     waiting = asyncio.ensure_future(trigger.run().__anext__())
-    await asyncio.sleep(0.7)
+    await await_until(lambda: len(polls_of(carol_sandbox, task_id)) >= 3, "3 polls of the old failed run")
     assert not waiting.done()
-    # ... but the new run (a new start date) failing does.
+    # ... nor the new run while it runs, but the new run (a new start date) failing does.
     from airflow_provider_carol.hooks.carol import CarolHook
 
-    CarolHook().reprocess_task(task_id)
-    event = await asyncio.wait_for(waiting, 10)
+    await asyncio.to_thread(CarolHook().reprocess_task, task_id)
+    seen = len(polls_of(carol_sandbox, task_id))
+    await await_until(lambda: len(polls_of(carol_sandbox, task_id)) >= seen + 2, "polls of the new run")
+    assert not waiting.done()
+    carol_sandbox.set_task_status(task_id, "FAILED")
+    event = await asyncio.wait_for(waiting, 120)
     assert event.payload["status"] == "changed" and event.payload["restarted"] == [task_id]
 
 

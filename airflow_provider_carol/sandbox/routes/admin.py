@@ -74,6 +74,23 @@ async def get_task(task_id: str, request: Request) -> Any:
     return json_response(tasks.to_json(tasks.get(task_id), admin=True))
 
 
+@router.post("/tasks/{task_id}/status")
+async def set_task_status(task_id: str, request: Request) -> Any:
+    """Put a task in a status now (``{"status", "error"?}``), for tests that drive a task step by step."""
+    tasks = state_of(request).tasks
+    body = await read_object(request, "{status, error?}")
+    task = tasks.get(task_id)
+    tasks.set_status(task, body.get("status"), body.get("error"))
+    return json_response(tasks.to_json(task, admin=True))
+
+
+@router.post("/clock")
+async def advance_clock(request: Request) -> Any:
+    """Move every task schedule ahead: ``{"advance": seconds}``; answers the total offset."""
+    body = await read_object(request, "{advance}")
+    return json_response({"offset": state_of(request).tasks.advance(body.get("advance"))})
+
+
 @router.post("/faults")
 async def add_fault(request: Request) -> Any:
     """Queue a fault, or ``{"expire_tokens": true}`` / ``{"revoke_api_key": true}``."""
@@ -150,6 +167,7 @@ async def bigquery_attach(request: Request) -> Any:
         return json_response(None)
     if not isinstance(body.get("grpc"), str):
         raise CarolError(400, "grpc (host:port of the Storage Read API) is required", "grpc")
-    state.bigquery = await run_in_threadpool(StagingMirror, str(body["rest"]), body["grpc"],
-                                             state.identity.tenant_id)
+    state.bigquery = await run_in_threadpool(
+        StagingMirror, str(body["rest"]), body["grpc"], state.identity.tenant_id
+    )
     return json_response(state.bigquery.describe())

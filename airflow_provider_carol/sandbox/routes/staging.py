@@ -92,8 +92,14 @@ def _store(
     data, count = decode_intake(body, gzip)
     result = state.staging.ingest(connector_id, staging, data, count, batch_id, sequence)
     if state.bigquery is not None:  # BigQuery mirror (sandbox/bigquery.py): best effort, never raises
-        state.bigquery.mirror(state.catalog.connector(connector_id)["mdmName"], staging,
-                              msgspec.json.decode(data), batch_id, sequence, bool(result.get("redelivery")))
+        state.bigquery.mirror(
+            state.catalog.connector(connector_id)["mdmName"],
+            staging,
+            msgspec.json.decode(data),
+            batch_id,
+            sequence,
+            bool(result.get("redelivery")),
+        )
     return result
 
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_carol.exceptions import CarolAuthError
-from airflow_provider_carol.hooks import endpoints
-from airflow_provider_carol.hooks.config import CarolConnectionConfig
+from airflow_provider_carol.hooks.core import endpoints
+from airflow_provider_carol.hooks.core.config import CarolConnectionConfig
 
 #: Refresh this long before expiry, or a quarter of the lifetime for short-lived tokens.
 REFRESH_LEAD_SECONDS = 60.0
@@ -122,3 +122,28 @@ def auth_headers(config: CarolConnectionConfig, token: Token | None) -> dict[str
     if token is None:
         return {}
     return {"Authorization": token.access_token}
+
+
+class TokenKeeper:
+    """The hook's current token and when to renew it; no I/O and no lock (each driver holds its own).
+
+    :meth:`renewal` returns the token flow to run, or None when the current token can be used; the
+    driver runs the flow and stores its result in :attr:`token`.
+    """
+
+    def __init__(self, config: CarolConnectionConfig) -> None:
+        self.config = config
+        self.token: Token | None = None
+
+    def renewal(self, stale: Token | None, *, rejected: bool) -> Generator[TokenRequest, Any, Token] | None:
+        """The flow that yields a fresh token; ``rejected`` means Carol just answered 401 to ``stale``."""
+        if self.config.auth_type == "api_key":
+            return None
+        if rejected:
+            if self.token is not None and self.token is not stale:
+                return None  # another caller renewed it meanwhile
+            return obtain_token(self.config, stale)
+        if self.token is None:
+            self.token = initial_token(self.config)
+            return obtain_token(self.config, None) if self.token is None else None
+        return obtain_token(self.config, self.token) if self.token.needs_renewal() else None

@@ -7,10 +7,7 @@ timestamps normalised (aware ones to UTC, nanoseconds to microseconds) before be
 
 from __future__ import annotations
 
-import glob
-import gzip
-import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
@@ -18,18 +15,15 @@ from typing import Any
 import msgspec
 
 from airflow_provider_carol.exceptions import CarolConfigError
+from airflow_provider_carol.hooks.files import (
+    FilePath,
+    expand_paths,
+    file_format_of,
+    normalise_format,
+    open_binary,
+)
 
-FORMATS = ("parquet", "csv", "ndjson")
-_SUFFIXES = {
-    ".parquet": "parquet",
-    ".pq": "parquet",
-    ".csv": "csv",
-    ".ndjson": "ndjson",
-    ".jsonl": "ndjson",
-    ".json": "ndjson",
-}
 _RECORDS = msgspec.json.Decoder(list[dict[str, Any]])
-_GLOB_CHARS = set("*?[")
 
 
 @dataclass(frozen=True)
@@ -51,10 +45,7 @@ class SourceSpec:
             )
         if self.sql is not None and not self.sql_conn_id:
             raise CarolConfigError("A sql source needs sql_conn_id (an Airflow SQL connection).")
-        if self.file_format is not None and self.file_format not in FORMATS:
-            raise CarolConfigError(
-                f"file_format must be one of {', '.join(FORMATS)}, got {self.file_format!r}."
-            )
+        object.__setattr__(self, "file_format", normalise_format(self.file_format))
 
     @property
     def in_memory(self) -> bool:
@@ -75,7 +66,7 @@ class SourceSpec:
         return f"sql on {self.sql_conn_id!r}" if self.sql is not None else f"{type(self.data).__name__} data"
 
 
-def iter_blocks(spec: SourceSpec, block_size: int) -> Iterator[list[Any]]:
+def iter_blocks(spec: SourceSpec, block_size: int) -> Generator[list[Any], None, None]:
     """The source's records, in order, as lists of at most (about) ``block_size`` records."""
     if spec.data is not None:
         yield from _data_blocks(spec.data, block_size)
@@ -182,58 +173,12 @@ def arrow_records(batch: Any) -> list[dict[str, Any]]:
 
 
 # --------------------------------------------------------------------------------------- files
-def expand_paths(path: Any) -> list[Any]:
-    """Files named by a path, a glob, an ``ObjectStoragePath`` or a list of those (globs sorted)."""
-    from airflow.sdk import ObjectStoragePath
-
-    if isinstance(path, (list, tuple)):
-        return [found for item in path for found in expand_paths(item)]
-    if isinstance(path, str) and "://" in path and not path.startswith("file://"):
-        path = ObjectStoragePath(path)
-    if not isinstance(path, ObjectStoragePath):
-        text = os.path.expanduser(os.fspath(path).removeprefix("file://"))
-        if _GLOB_CHARS & set(text):
-            matches = sorted(glob.glob(text, recursive=True))
-            if not matches:
-                raise CarolConfigError(f"path {text!r} matched no files.")
-            return matches
-        if not os.path.isfile(text):
-            raise CarolConfigError(f"path {text!r} is not a file.")
-        return [text]
-    name = str(path)
-    if _GLOB_CHARS & set(path.name):
-        matches = sorted(path.parent.glob(path.name), key=str)
-        if not matches:
-            raise CarolConfigError(f"path {name!r} matched no files.")
-        return matches
-    if not path.is_file():
-        raise CarolConfigError(f"path {name!r} is not a file.")
-    return [path]
-
-
-def file_format_of(path: Any, file_format: str | None) -> str:
-    """The explicit ``file_format``, else the one the file's suffix names (``.gz`` is looked through)."""
-    if file_format:
-        return file_format
-    name = str(path).lower().removesuffix(".gz")
-    for suffix, found in _SUFFIXES.items():
-        if name.endswith(suffix):
-            return found
-    raise CarolConfigError(f"Cannot tell the format of {path!s} from its name; pass file_format={FORMATS}.")
-
-
-def _binary(path: Any) -> Any:
-    """A binary file object for a local path or an ObjectStoragePath, gunzipping ``*.gz``."""
-    raw = open(path, "rb") if isinstance(path, str) else path.open("rb")  # noqa: SIM115 - caller closes
-    return gzip.GzipFile(fileobj=raw, mode="rb") if str(path).lower().endswith(".gz") else raw
-
-
-def _file_blocks(path: Any, file_format: str, block_size: int) -> Iterator[list[Any]]:
+def _file_blocks(path: FilePath, file_format: str, block_size: int) -> Iterator[list[Any]]:
     import pyarrow as pa
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
-    with _binary(path) as stream:
+    with open_binary(path) as stream:
         try:
             if file_format == "ndjson":
                 yield from _ndjson_blocks(stream, path, block_size)
@@ -242,14 +187,26 @@ def _file_blocks(path: Any, file_format: str, block_size: int) -> Iterator[list[
                 for batch in parquet.iter_batches(batch_size=block_size, use_threads=False):
                     yield arrow_records(batch)
             else:
-                for batch in pacsv.open_csv(stream, read_options=pacsv.ReadOptions(block_size=1 << 22)):
+                for batch in _arrow_batches(stream, file_format, pacsv):
                     for start in range(0, batch.num_rows, block_size):
                         yield arrow_records(batch.slice(start, block_size))
         except pa.ArrowException as exc:
             raise CarolConfigError(f"Cannot read {file_format} file {path!s}: {exc}") from None
 
 
-def _ndjson_blocks(stream: Any, path: Any, block_size: int) -> Iterator[list[Any]]:
+def _arrow_batches(stream: Any, file_format: str, pacsv: Any) -> Iterator[Any]:
+    """CSV streamed in 4 MB blocks; Arrow IPC batch by batch (a compressed IPC file is read whole)."""
+    if file_format == "csv":
+        yield from pacsv.open_csv(stream, read_options=pacsv.ReadOptions(block_size=1 << 22))
+        return
+    import pyarrow as pa
+
+    reader = pa.ipc.open_file(stream if stream.seekable() else pa.BufferReader(stream.read()))
+    for index in range(reader.num_record_batches):
+        yield reader.get_batch(index)
+
+
+def _ndjson_blocks(stream: Any, path: FilePath, block_size: int) -> Iterator[list[Any]]:
     lines: list[bytes] = []
     line_numbers: list[int] = []
     for number, line in enumerate(stream, start=1):
@@ -263,7 +220,7 @@ def _ndjson_blocks(stream: Any, path: Any, block_size: int) -> Iterator[list[Any
         yield _decode_lines(lines, line_numbers, path)
 
 
-def _decode_lines(lines: list[bytes], numbers: list[int], path: Any) -> list[Any]:
+def _decode_lines(lines: list[bytes], numbers: list[int], path: FilePath) -> list[Any]:
     try:
         return _RECORDS.decode(b"[" + b",".join(lines) + b"]")
     except (msgspec.DecodeError, msgspec.ValidationError):
@@ -275,16 +232,16 @@ def _decode_lines(lines: list[bytes], numbers: list[int], path: Any) -> list[Any
         raise
 
 
-def _count_file(path: Any, file_format: str) -> int:
+def _count_file(path: FilePath, file_format: str) -> int:
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
-    with _binary(path) as stream:
+    with open_binary(path) as stream:
         if file_format == "parquet":
             return int(pq.ParquetFile(stream).metadata.num_rows)
         if file_format == "ndjson":
             return sum(1 for line in stream if line.strip())
-        return sum(batch.num_rows for batch in pacsv.open_csv(stream))
+        return sum(batch.num_rows for batch in _arrow_batches(stream, file_format, pacsv))
 
 
 # --------------------------------------------------------------------------------------- SQL

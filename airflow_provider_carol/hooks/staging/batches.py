@@ -1,6 +1,7 @@
 """Domain values of ingestion: batch ids, the summary of a send, and cross-task batch plans.
 
-All of them are plain and JSON-friendly (``as_dict``/``from_dict``) so they travel through XCom.
+The values are plain and JSON-friendly (``as_dict``/``from_dict``) so they travel through XCom;
+:class:`StagingBatch` is the one stateful piece: a batch spanning several sends in one task.
 """
 
 from __future__ import annotations
@@ -9,9 +10,14 @@ import datetime as dt
 import hashlib
 import uuid
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_carol.exceptions import CarolConfigError, CarolError
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from airflow_provider_carol.hooks.core.protocols import SendOptions, StagingClient
 
 
 def utc_now_iso() -> str:
@@ -194,3 +200,55 @@ def check_results(plan: BatchPlan, results: list[dict[str, Any]]) -> tuple[int, 
     if problems:
         raise CarolError(f"Batch {plan.batch_id} is incomplete; no summary sent: " + "; ".join(problems))
     return plan.total_records, plan.total_chunks
+
+
+class StagingBatch:
+    """One Carol batch spanning several sends (stagings) in one task; see ``CarolHook.staging_batch``.
+
+    Sequence numbers continue across sends, so they are unique and gap-free in the whole batch.
+    """
+
+    def __init__(self, hook: StagingClient, connector_id: str, batch_id: str) -> None:
+        self.hook, self.connector_id, self.batch_id = hook, connector_id, batch_id
+        self.next_sequence = 1
+        self.records = 0
+        self.requests = 0
+        self.started_at = utc_now_iso()
+        self.failed = False
+        self.summaries: list[SendSummary] = []
+
+    def send(self, staging_name: str, data: object = None, **options: Unpack[SendOptions]) -> SendSummary:
+        """Send one source of records to ``staging_name`` within this batch (see ``send_to_staging``)."""
+        if self.failed:
+            raise CarolError(f"Batch {self.batch_id} already failed; it will get no summary.")
+        fixed = sorted(
+            {"connector_id", "connector_name", "batch_id", "batch", "first_sequence", "send_summary"}
+            & set(options)
+        )
+        if fixed:
+            raise CarolConfigError(
+                f"Batch {self.batch_id} sets {', '.join(fixed)} itself; do not pass them to send()."
+            )
+        options["connector_id"], options["batch_id"] = self.connector_id, self.batch_id
+        options["first_sequence"], options["send_summary"] = self.next_sequence, False
+        try:
+            summary = self.hook.send_to_staging(staging_name, data, **options)
+        except BaseException:
+            self.failed = True
+            raise
+        self.next_sequence += summary.requests
+        self.records += summary.records
+        self.requests += summary.requests
+        self.summaries.append(summary)
+        return summary
+
+    def close(self) -> object:
+        """Send the summary (the caller guarantees every send succeeded); None when nothing was sent."""
+        if self.failed:
+            raise CarolError(f"Batch {self.batch_id} failed; no summary sent.")
+        if not self.requests:
+            self.hook.log.warning("Batch %s sent no records; no summary sent.", self.batch_id)
+            return None
+        return self.hook.send_batch_summary(
+            self.batch_id, self.records, self.requests, started_at=self.started_at
+        )

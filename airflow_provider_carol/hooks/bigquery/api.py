@@ -1,12 +1,9 @@
-"""BigQuery methods of :class:`~airflow_provider_carol.hooks.carol.CarolHook` (mixed into it).
+"""BigQuery through Carol's temporary service-account key: the BigQuery methods of ``CarolHook``.
 
-Carol hands out a temporary Google service-account key (``POST /sql/v1/api/v1/create_temporary_key``).
-The key lives in process memory only: cached per connection and tenant, renewed shortly before it
-expires, registered with Airflow's secret masker, never written to disk, never uploaded, never logged.
-Unlike pycarol, a new key is minted once per renewal, never once per retry.
-
-The Google clients are imported lazily (they are heavy), so importing the hook stays cheap at DAG parse.
-Connection extras ``bigquery_endpoint`` (REST, e.g. ``http://127.0.0.1:9050``) and
+Carol hands out a temporary Google service-account key (``POST /sql/v1/api/v1/create_temporary_key``),
+kept in memory only (:mod:`.keys`). The Google clients are imported lazily (they are heavy, and an
+optional extra: ``pip install 'airflow-provider-carol[bigquery]'``), so importing the hook stays cheap at
+DAG parse. Connection extras ``bigquery_endpoint`` (REST, e.g. ``http://127.0.0.1:9050``) and
 ``bigquery_storage_endpoint`` (gRPC ``host:port``) point both clients at a local emulator; a loopback
 storage endpoint is reached in plaintext through ``grpc.local_channel_credentials()``, which keeps the
 real service-account credentials path.
@@ -16,33 +13,24 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import re
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from airflow_provider_carol.exceptions import CarolApiError, CarolBigQueryError, CarolConfigError
-from airflow_provider_carol.hooks import endpoints
-from airflow_provider_carol.hooks.bigquery_read import read_streams
-from airflow_provider_carol.hooks.bigquery_support import (  # noqa: F401 - re-exported
-    _EXPIRY_FORMATS,
-    _KEYS,
-    _KEYS_LOCK,
-    _LABEL_VALUE_BAD,
-    _MAX_LABELS,
-    _ORDER_BY,
-    BIGQUERY_SCOPES,
-    LABEL_SOURCE,
-    _is_key_rejection,
-    _is_loopback,
-    _mask_private_key,
-    _TemporaryKey,
-    airflow_labels,
-    bigquery_error,
-    build_labels,
+from airflow_provider_carol.hooks.bigquery.errors import bigquery_error, is_key_rejection, is_loopback
+from airflow_provider_carol.hooks.bigquery.keys import (
+    TEMPORARY_KEYS,
+    KeyId,
+    TemporaryKey,
+    mask_private_key,
     parse_key_expiry,
-    sanitize_label_key,
-    sanitize_label_value,
 )
+from airflow_provider_carol.hooks.bigquery.labels import LABEL_SOURCE, airflow_labels, build_labels
+from airflow_provider_carol.hooks.bigquery.read_streams import read_streams
+from airflow_provider_carol.hooks.core import endpoints
+from airflow_provider_carol.hooks.core.hook import CarolHookBase
+from airflow_provider_carol.optional import require
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -50,26 +38,16 @@ if TYPE_CHECKING:
     from google.cloud.bigquery_storage_v1 import BigQueryReadClient
     from google.oauth2.service_account import Credentials
 
-    from airflow_provider_carol.hooks.config import CarolConnectionConfig
-    from airflow_provider_carol.hooks.models import CarolContext
-
+BIGQUERY_SCOPES = ("https://www.googleapis.com/auth/bigquery",)
+_ORDER_BY = re.compile(r"\bORDER\s+BY\b", re.IGNORECASE)
 T = TypeVar("T")
 
 
-class BigQueryHookMixin:
-    """BigQuery part of CarolHook; relies on the host class's ``call_api``/``config``/``current``/``log``."""
+class BigQueryApi(CarolHookBase):
+    """BigQuery methods of ``CarolHook``."""
 
     #: Lifetime asked for each temporary key, in hours (Carol allows up to 24).
     bigquery_key_hours: float = 24
-
-    if TYPE_CHECKING:
-        carol_conn_id: str
-        config: CarolConnectionConfig
-        current: CarolContext
-        log: Any
-
-        def call_api(self, path: str, method: str | None = None, **kwargs: Any) -> Any: ...
-        def get_connection(self, conn_id: str) -> Any: ...
 
     # -- where ----------------------------------------------------------------------------------------
     @property
@@ -91,40 +69,20 @@ class BigQueryHookMixin:
             )
         return tenant_id
 
-    @functools.cached_property
+    @property
     def bigquery_endpoints(self) -> tuple[str | None, str | None]:
-        """``(bigquery_endpoint, bigquery_storage_endpoint)`` from the connection extras, validated."""
-        extras = self.get_connection(self.carol_conn_id).extra_dejson or {}
-        rest = str(extras.get("bigquery_endpoint") or "").strip() or None
-        grpc_target = str(extras.get("bigquery_storage_endpoint") or "").strip() or None
-        if rest and urlsplit(rest).scheme not in ("http", "https"):
-            raise CarolConfigError(
-                f"Carol connection {self.carol_conn_id!r}: extra 'bigquery_endpoint' must be an http(s) URL, "
-                f"got {rest!r}."
-            )
-        if grpc_target and ("://" in grpc_target or ":" not in grpc_target):
-            raise CarolConfigError(
-                f"Carol connection {self.carol_conn_id!r}: extra 'bigquery_storage_endpoint' must be "
-                f"host:port (no scheme), got {grpc_target!r}."
-            )
-        return rest, grpc_target
+        """``(bigquery_endpoint, bigquery_storage_endpoint)`` from the connection (validated there)."""
+        return self.config.bigquery_endpoint, self.config.bigquery_storage_endpoint
 
     # -- the key --------------------------------------------------------------------------------------
-    def _key_cache_key(self) -> tuple[str, str, str]:
+    def _key_cache_key(self) -> KeyId:
         return (self.carol_conn_id, self.config.base_url, self._bigquery_tenant_id())
 
-    def _temporary_key(self, *, stale: _TemporaryKey | None = None) -> _TemporaryKey:
+    def _temporary_key(self, *, stale: TemporaryKey | None = None) -> TemporaryKey:
         """The cached key, minting a new one when absent, near expiry, or equal to ``stale`` (rejected)."""
-        cache_key = self._key_cache_key()
-        with _KEYS_LOCK:
-            key = _KEYS.get(cache_key)
-            if key is not None and key is not stale and not key.needs_renewal():
-                return key
-            key = self._mint_key()
-            _KEYS[cache_key] = key
-            return key
+        return TEMPORARY_KEYS.valid(self._key_cache_key(), self._mint_key, stale=stale)
 
-    def _mint_key(self) -> _TemporaryKey:
+    def _mint_key(self) -> TemporaryKey:
         """One ``create_temporary_key`` POST; never retried blindly (a resend would mint a second key)."""
         context = self.current
         hours = self.bigquery_key_hours
@@ -147,13 +105,14 @@ class BigQueryHookMixin:
                 "(no private_key/client_email).",
                 endpoint=str(endpoints.BIGQUERY_TEMPORARY_KEY),
             )
-        _mask_private_key(info)
+        mask_private_key(info)
         expires_at = parse_key_expiry(info.get("expiration_time"), minted_at, hours)
         self.log.info("Carol BigQuery temporary key obtained; it expires at %s", expires_at.isoformat())
-        return _TemporaryKey(info=info, expires_at=expires_at, minted_at=minted_at)
+        return TemporaryKey(info=info, expires_at=expires_at, minted_at=minted_at)
 
     def get_bigquery_credentials(self) -> Credentials:
         """Google service-account credentials from Carol's temporary key (cached, renewed before expiry)."""
+        require("bigquery")
         key = self._temporary_key()
         if key.credentials is None:
             from google.oauth2 import service_account
@@ -167,7 +126,7 @@ class BigQueryHookMixin:
                     f"Carol's temporary key is not a usable service account: {exc}",
                     endpoint=str(endpoints.BIGQUERY_TEMPORARY_KEY),
                 ) from None
-        return key.credentials
+        return cast("Credentials", key.credentials)
 
     def _client_project(self) -> str:
         """Jobs run in the key's own project (as pycarol does), else the tenant's project."""
@@ -184,6 +143,7 @@ class BigQueryHookMixin:
         self, *, dataset: str | None = None, labels: Mapping[str, Any] | None = None
     ) -> bigquery.Client:
         """A BigQuery REST client on the temporary key; its queries default to the tenant's dataset."""
+        require("bigquery")
         from google.cloud import bigquery
 
         rest_endpoint, _ = self.bigquery_endpoints
@@ -199,6 +159,7 @@ class BigQueryHookMixin:
 
     def get_bigquery_storage_client(self) -> BigQueryReadClient:
         """A Storage Read API client on the temporary key (plaintext gRPC for a loopback endpoint)."""
+        require("bigquery")
         from google.cloud.bigquery_storage_v1 import BigQueryReadClient
 
         _, target = self.bigquery_endpoints
@@ -212,7 +173,7 @@ class BigQueryHookMixin:
 
         host = target.rsplit(":", 1)[0]
         channel_credentials = (
-            grpc.local_channel_credentials() if _is_loopback(host) else grpc.ssl_channel_credentials()
+            grpc.local_channel_credentials() if is_loopback(host) else grpc.ssl_channel_credentials()
         )
         return BigQueryReadClient(
             credentials=credentials,
@@ -245,15 +206,15 @@ class BigQueryHookMixin:
         try:
             return operation()
         except Exception as exc:  # narrowed just below, re-raised otherwise
-            if not _is_key_rejection(exc):
+            if not is_key_rejection(exc):
                 raise
-            stale = _KEYS.get(self._key_cache_key())
+            stale = TEMPORARY_KEYS.get(self._key_cache_key())
             self.log.warning("BigQuery rejected the temporary key during %s; renewing it once", what)
         self._temporary_key(stale=stale)
         try:
             return operation()
         except Exception as exc:  # only key rejections are rewritten
-            if _is_key_rejection(exc):
+            if is_key_rejection(exc):
                 raise CarolBigQueryError(
                     f"BigQuery rejected Carol's temporary service-account key during {what}, also after "
                     f"one renewal: {type(exc).__name__}: {getattr(exc, 'message', None) or exc}",
@@ -272,6 +233,7 @@ class BigQueryHookMixin:
         dry_run: bool = False,
     ) -> bigquery.QueryJob:
         """Run ``sql`` (GoogleSQL) and wait for it; BigQuery errors become :class:`CarolBigQueryError`."""
+        require("bigquery")
         from google.api_core.exceptions import GoogleAPICallError
         from google.cloud import bigquery
 
@@ -326,6 +288,7 @@ class BigQueryHookMixin:
         Filters and sampling are sent whether or not ``columns`` is given. Row order across streams
         is not defined; batches are handed over through a bounded queue, so memory stays bounded.
         """
+        require("bigquery")
         if max_streams < 1:
             raise CarolConfigError(f"max_streams must be at least 1, got {max_streams}.")
         if sample_percentage is not None and not 0 < float(sample_percentage) <= 100:

@@ -8,17 +8,18 @@ order, and every intake POST is idempotent per (batchId, batchIdSequence), so th
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 import zlib
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
 
 from airflow_provider_carol.exceptions import CarolApiError, CarolConnectionError, CarolError
-from airflow_provider_carol.hooks import endpoints
-from airflow_provider_carol.hooks.codec import Chunk
+from airflow_provider_carol.hooks.core import endpoints
+from airflow_provider_carol.hooks.core.protocols import IntakeClient, LoggerLike
+from airflow_provider_carol.hooks.staging.codec import Chunk
 
 GZIP_JSON_HEADERS = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
 DEFAULT_MAX_IN_FLIGHT = 4
@@ -43,7 +44,7 @@ class IntakeStats:
 class Progress:
     """Thread-safe counters plus one log line per interval: records, MB, records/s and ETA."""
 
-    def __init__(self, log: Any, label: str, total_records: int | None, interval: float) -> None:
+    def __init__(self, log: LoggerLike, label: str, total_records: int | None, interval: float) -> None:
         self.log, self.label, self.total, self.interval = log, label, total_records, interval
         self.stats = IntakeStats()
         self._lock = threading.Lock()
@@ -88,14 +89,15 @@ class Progress:
 class IntakeSender:
     """Send the chunks of one staging within one batch; raise on the first chunk Carol refuses.
 
-    :param hook: a ``CarolHook`` (its ``request`` retries idempotent POSTs and re-authenticates).
+    :param hook: what sends a chunk (``CarolHook``: its ``request`` retries idempotent POSTs and
+        re-authenticates).
     :param max_in_flight: concurrent requests; at most twice as many encoded chunks wait in memory.
     :param compress_level: gzip level (1 is several times faster than pycarol's 9 for ~10% more bytes).
     """
 
     def __init__(
         self,
-        hook: Any,
+        hook: IntakeClient,
         *,
         staging_name: str,
         connector_id: str,
@@ -137,7 +139,9 @@ class IntakeSender:
                     slots.release()
                     break
                 future = pool.submit(self._post, chunk, packed)
-                future.add_done_callback(lambda done, c=chunk: self._done(done, c, slots, failures))
+                future.add_done_callback(
+                    functools.partial(self._done, chunk=chunk, slots=slots, failures=failures)
+                )
                 self.progress.maybe_log()
         close = getattr(chunks, "close", None)
         if close is not None:
@@ -165,7 +169,9 @@ class IntakeSender:
         return packed
 
     def _compress(self, body: bytes) -> tuple[bytes, int]:
-        return zlib.compress(body, self.compress_level, wbits=31), len(body)
+        # A gzip member (wbits=31); zlib.compress takes wbits only from Python 3.11 on.
+        packer = zlib.compressobj(self.compress_level, zlib.DEFLATED, 31)
+        return packer.compress(body) + packer.flush(), len(body)
 
     def _post(self, chunk: Chunk, packed: Future[tuple[bytes, int]] | None) -> tuple[int, int]:
         if self._failed.is_set():  # queued behind a failure: the batch is lost anyway, send no more

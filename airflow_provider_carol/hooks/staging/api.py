@@ -1,4 +1,4 @@
-"""Staging methods of :class:`~airflow_provider_carol.hooks.carol.CarolHook` (mixed into it).
+"""Connectors, staging schemas and staging sends: the staging methods of ``CarolHook``.
 
 Connectors (get-or-create, never delete), staging schemas (create or update), and ingestion with
 managed batches: a batch summary is sent only after every chunk was acknowledged, never on failure.
@@ -11,18 +11,21 @@ from contextlib import contextmanager
 from typing import Any
 
 from airflow_provider_carol.exceptions import CarolApiError, CarolConfigError, CarolError, CarolNotFound
-from airflow_provider_carol.hooks import endpoints, schema, sources
-from airflow_provider_carol.hooks.batches import (
+from airflow_provider_carol.hooks.core import endpoints
+from airflow_provider_carol.hooks.core.hook import CarolHookBase
+from airflow_provider_carol.hooks.staging import schema, sources
+from airflow_provider_carol.hooks.staging.batches import (
     BatchPlan,
     BatchSlice,
     SendSummary,
+    StagingBatch,
     airflow_task_key,
     check_results,
     derive_batch_id,
     slice_partitions,
     utc_now_iso,
 )
-from airflow_provider_carol.hooks.codec import (
+from airflow_provider_carol.hooks.staging.codec import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_MAX_CHUNK_BYTES,
     Chunk,
@@ -30,60 +33,10 @@ from airflow_provider_carol.hooks.codec import (
     RecordEncoder,
     validate_chunking,
 )
-from airflow_provider_carol.hooks.intake import DEFAULT_MAX_IN_FLIGHT, IntakeSender
+from airflow_provider_carol.hooks.staging.sender import DEFAULT_MAX_IN_FLIGHT, IntakeSender
 
 SOURCE_KEYS = ("data", "path", "sql", "sql_conn_id", "sql_parameters", "file_format")
 PLAN_SAMPLE_ROWS = 1000
-
-
-class StagingBatch:
-    """One Carol batch spanning several sends (stagings); see :meth:`StagingHookMixin.staging_batch`.
-
-    Sequence numbers continue across sends, so they are unique and gap-free in the whole batch.
-    """
-
-    def __init__(self, hook: Any, connector_id: str, batch_id: str) -> None:
-        self.hook, self.connector_id, self.batch_id = hook, connector_id, batch_id
-        self.next_sequence = 1
-        self.records = 0
-        self.requests = 0
-        self.started_at = utc_now_iso()
-        self.failed = False
-        self.summaries: list[SendSummary] = []
-
-    def send(self, staging_name: str, data: Any = None, **options: Any) -> SendSummary:
-        """Send one source of records to ``staging_name`` within this batch (see ``send_to_staging``)."""
-        if self.failed:
-            raise CarolError(f"Batch {self.batch_id} already failed; it will get no summary.")
-        try:
-            summary = self.hook.send_to_staging(
-                staging_name,
-                data,
-                connector_id=self.connector_id,
-                batch_id=self.batch_id,
-                first_sequence=self.next_sequence,
-                send_summary=False,
-                **options,
-            )
-        except BaseException:
-            self.failed = True
-            raise
-        self.next_sequence += summary.requests
-        self.records += summary.records
-        self.requests += summary.requests
-        self.summaries.append(summary)
-        return summary
-
-    def close(self) -> dict[str, Any] | None:
-        """Send the summary (the caller guarantees every send succeeded); None when nothing was sent."""
-        if self.failed:
-            raise CarolError(f"Batch {self.batch_id} failed; no summary sent.")
-        if not self.requests:
-            self.hook.log.warning("Batch %s sent no records; no summary sent.", self.batch_id)
-            return None
-        return self.hook.send_batch_summary(
-            self.batch_id, self.records, self.requests, started_at=self.started_at
-        )
 
 
 def check_connector_name(name: Any) -> None:
@@ -102,8 +55,8 @@ def check_connector_name(name: Any) -> None:
         )
 
 
-class StagingHookMixin:
-    """Staging part of CarolHook; relies on the host class's ``call_api``/``request``/``config``."""
+class StagingApi(CarolHookBase):
+    """Staging methods of ``CarolHook``: connectors, schemas, sends and batches."""
 
     # ----------------------------------------------------------------- connectors
     def get_connector_by_name(self, name: str) -> dict[str, Any] | None:

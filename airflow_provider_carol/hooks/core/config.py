@@ -1,22 +1,23 @@
 """Turn an Airflow ``carol`` Connection into validated settings, before anything is sent.
 
-Every problem is reported with the connection id and the field to fix. Nothing here does I/O except
-checking that a CA-bundle path exists.
+The extras are read by the names in :data:`~.extras.EXTRAS`, the one list the connection form is
+generated from too, so the two cannot disagree. Every problem
+is reported with the connection id and the field to fix. Nothing here does I/O except checking that a
+CA-bundle path exists.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from airflow_provider_carol.exceptions import CarolConfigError
+from airflow_provider_carol.hooks.core.extras import DEFAULT_TIMEOUT, ENVIRONMENTS, EXTRA_NAMES, SCHEMES
 
 AUTH_TYPES = ("password", "token", "api_key")
-ENVIRONMENTS = ("carol.ai", "karol.ai", "qarol.ai")
-SCHEMES = ("https", "http")
-DEFAULT_TIMEOUT = 60.0
 
 _TRUE = {"true", "1", "yes", "y", "on", "t"}
 _FALSE = {"false", "0", "no", "n", "off", "f", ""}
@@ -27,8 +28,39 @@ _SECRET_NAMES = {
 }
 
 
-def _extra(extras: dict[str, Any], name: str) -> Any:
+class ConnectionLike(Protocol):
+    """What the parser reads of a connection: ``airflow.sdk.Connection`` or a view of it."""
+
+    @property
+    def conn_id(self) -> str | None: ...
+    @property
+    def password(self) -> str | None: ...
+    @property
+    def login(self) -> str | None: ...
+    @property
+    def host(self) -> str | None: ...
+    @property
+    def port(self) -> int | None: ...
+    @property
+    def extra_dejson(self) -> dict[str, object]: ...
+
+
+@dataclass(frozen=True)
+class ConnectionView:
+    """A plain :class:`ConnectionLike`, e.g. built from the async connection API's answers."""
+
+    conn_id: str | None
+    password: str | None
+    login: str | None
+    host: str | None
+    port: int | None
+    extra_dejson: dict[str, object] = field(repr=False)
+
+
+def _extra(extras: Mapping[str, object], name: str) -> object:
     """Read an extra by its bare name, or by the ``extra__carol__`` form older UIs stored."""
+    if name not in EXTRA_NAMES:  # a typo here would silently read nothing
+        raise KeyError(f"{name!r} is not a declared Carol connection extra")
     value = extras.get(name, extras.get(f"extra__carol__{name}"))
     if isinstance(value, str):
         value = value.strip()
@@ -36,7 +68,12 @@ def _extra(extras: dict[str, Any], name: str) -> Any:
     return value
 
 
-def parse_bool(value: Any, *, field_name: str, conn_id: str, default: bool) -> bool:
+def _text(extras: Mapping[str, object], name: str) -> str | None:
+    value = _extra(extras, name)
+    return None if value is None else str(value)
+
+
+def parse_bool(value: object, *, field_name: str, conn_id: str, default: bool) -> bool:
     """Accept real booleans and the strings a URI connection carries (``"false"`` is False)."""
     if value is None:
         return default
@@ -52,7 +89,7 @@ def parse_bool(value: Any, *, field_name: str, conn_id: str, default: bool) -> b
     )
 
 
-def _parse_verify(value: Any, conn_id: str) -> bool | str:
+def _parse_verify(value: object, conn_id: str) -> bool | str:
     """``verify`` is a boolean or the path of a CA bundle that must exist."""
     if value is None or isinstance(value, bool):
         return True if value is None else value
@@ -67,11 +104,11 @@ def _parse_verify(value: Any, conn_id: str) -> bool | str:
     return text
 
 
-def _parse_timeout(value: Any, conn_id: str) -> float:
+def _parse_timeout(value: object, conn_id: str) -> float:
     if value is None:
         return DEFAULT_TIMEOUT
     try:
-        timeout = float(value)
+        timeout = float(value)  # type: ignore[arg-type]  # anything float() refuses is reported below
     except (TypeError, ValueError):
         timeout = -1.0
     if timeout <= 0:
@@ -83,7 +120,7 @@ def _parse_timeout(value: Any, conn_id: str) -> float:
 
 
 def _choice(
-    value: Any, allowed: tuple[str, ...], *, field_name: str, conn_id: str, default: str | None
+    value: object, allowed: tuple[str, ...], *, field_name: str, conn_id: str, default: str | None
 ) -> str:
     if value is None:
         if default is None:
@@ -101,9 +138,25 @@ def _choice(
     return text
 
 
+def _bigquery_endpoints(extras: Mapping[str, object], conn_id: str) -> tuple[str | None, str | None]:
+    """``bigquery_endpoint`` (an http(s) URL) and ``bigquery_storage_endpoint`` (``host:port``)."""
+    rest = _text(extras, "bigquery_endpoint")
+    grpc_target = _text(extras, "bigquery_storage_endpoint")
+    if rest and urlsplit(rest).scheme not in ("http", "https"):
+        raise CarolConfigError(
+            f"Carol connection {conn_id!r}: extra 'bigquery_endpoint' must be an http(s) URL, got {rest!r}."
+        )
+    if grpc_target and ("://" in grpc_target or ":" not in grpc_target):
+        raise CarolConfigError(
+            f"Carol connection {conn_id!r}: extra 'bigquery_storage_endpoint' must be host:port "
+            f"(no scheme), got {grpc_target!r}."
+        )
+    return rest, grpc_target
+
+
 @dataclass(frozen=True)
 class CarolConnectionConfig:
-    """Validated settings of one ``carol`` connection; the secret is kept out of ``repr``."""
+    """Validated settings of one ``carol`` connection; the secrets are kept out of ``repr``."""
 
     conn_id: str
     auth_type: str
@@ -121,6 +174,8 @@ class CarolConnectionConfig:
     host: str
     port: int
     refresh_token: str | None = field(default=None, repr=False)
+    bigquery_endpoint: str | None = None
+    bigquery_storage_endpoint: str | None = None
 
     @property
     def base_url(self) -> str:
@@ -129,10 +184,10 @@ class CarolConnectionConfig:
         return f"{self.scheme}://{host}:{self.port}"
 
     @classmethod
-    def from_connection(cls, conn: Any) -> CarolConnectionConfig:
-        """Validate an Airflow Connection (``airflow.sdk.Connection`` or anything with its attributes)."""
+    def from_connection(cls, conn: ConnectionLike) -> CarolConnectionConfig:
+        """Validate an Airflow Connection (``airflow.sdk.Connection`` or a :class:`ConnectionView`)."""
         conn_id = conn.conn_id or "<unnamed>"
-        extras = conn.extra_dejson or {}
+        extras: Mapping[str, object] = conn.extra_dejson or {}
         auth_type = _choice(
             _extra(extras, "auth_type"), AUTH_TYPES, field_name="auth_type", conn_id=conn_id, default=None
         )
@@ -146,25 +201,19 @@ class CarolConnectionConfig:
         org_level = parse_bool(
             _extra(extras, "org_level"), field_name="org_level", conn_id=conn_id, default=False
         )
-        tenant = _extra(extras, "tenant")
-        organization = _extra(extras, "organization")
-        connector_id = _extra(extras, "connector_id")
-        if auth_type == "password" and not login:
-            raise CarolConfigError(
-                f"Carol connection {conn_id!r}: auth_type 'password' needs the user's e-mail "
-                "in the login field."
-            )
-        if auth_type == "api_key" and not connector_id:
-            raise CarolConfigError(
-                f"Carol connection {conn_id!r}: auth_type 'api_key' needs extra 'connector_id' "
-                "(the connector the API key was issued for)."
-            )
-        if not org_level and not tenant:
-            raise CarolConfigError(
-                f"Carol connection {conn_id!r}: extra 'tenant' (the Carol environment name) is required "
-                "unless org_level is true."
-            )
-        scheme, host, port = _resolve_address(conn, extras, conn_id, tenant=tenant, organization=organization)
+        tenant = _text(extras, "tenant")
+        organization = _text(extras, "organization")
+        connector_id = _text(extras, "connector_id")
+        _check_identity(conn_id, auth_type, login, connector_id, tenant, org_level)
+        environment = _choice(
+            _extra(extras, "environment"),
+            ENVIRONMENTS,
+            field_name="environment",
+            conn_id=conn_id,
+            default="carol.ai",
+        )
+        scheme, host, port = _resolve_address(conn, extras, conn_id, environment, organization or tenant)
+        rest, grpc_target = _bigquery_endpoints(extras, conn_id)
         return cls(
             conn_id=conn_id,
             auth_type=auth_type,
@@ -172,56 +221,73 @@ class CarolConnectionConfig:
             login=login,
             tenant=tenant,
             organization=organization,
-            environment=_choice(
-                _extra(extras, "environment"),
-                ENVIRONMENTS,
-                field_name="environment",
-                conn_id=conn_id,
-                default="carol.ai",
-            ),
+            environment=environment,
             connector_id=connector_id,
-            app_name=_extra(extras, "app_name"),
+            app_name=_text(extras, "app_name"),
             org_level=org_level,
             timeout=_parse_timeout(_extra(extras, "timeout"), conn_id),
             verify=_parse_verify(_extra(extras, "verify"), conn_id),
             scheme=scheme,
             host=host,
             port=port,
-            refresh_token=_extra(extras, "refresh_token"),
+            refresh_token=_text(extras, "refresh_token"),
+            bigquery_endpoint=rest,
+            bigquery_storage_endpoint=grpc_target,
+        )
+
+
+def _check_identity(
+    conn_id: str,
+    auth_type: str,
+    login: str | None,
+    connector_id: str | None,
+    tenant: str | None,
+    org_level: bool,
+) -> None:
+    """The fields each auth mode needs, named when missing."""
+    if auth_type == "password" and not login:
+        raise CarolConfigError(
+            f"Carol connection {conn_id!r}: auth_type 'password' needs the user's e-mail in the login field."
+        )
+    if auth_type == "api_key" and not connector_id:
+        raise CarolConfigError(
+            f"Carol connection {conn_id!r}: auth_type 'api_key' needs extra 'connector_id' "
+            "(the connector the API key was issued for)."
+        )
+    if not org_level and not tenant:
+        raise CarolConfigError(
+            f"Carol connection {conn_id!r}: extra 'tenant' (the Carol environment name) is required "
+            "unless org_level is true."
         )
 
 
 def _resolve_address(
-    conn: Any, extras: dict[str, Any], conn_id: str, *, tenant: str | None, organization: str | None
+    conn: ConnectionLike,
+    extras: Mapping[str, object],
+    conn_id: str,
+    environment: str,
+    subdomain: str | None,
 ) -> tuple[str, str, int]:
     """Scheme, host and port: the host/port fields win, else ``{organization or tenant}.{environment}``."""
     scheme = _choice(_extra(extras, "scheme"), SCHEMES, field_name="scheme", conn_id=conn_id, default="https")
-    environment = _choice(
-        _extra(extras, "environment"),
-        ENVIRONMENTS,
-        field_name="environment",
-        conn_id=conn_id,
-        default="carol.ai",
-    )
     host = (conn.host or "").strip()
     if "://" in host:  # a pasted URL: its scheme wins over the extra
         parts = urlsplit(host)
         scheme = _choice(parts.scheme, SCHEMES, field_name="scheme", conn_id=conn_id, default="https")
         host = parts.hostname or ""
     if not host:
-        subdomain = organization or tenant
         if not subdomain:
             raise CarolConfigError(
                 f"Carol connection {conn_id!r}: set extra 'organization' or 'tenant' (or the host field) "
                 "so the API host can be derived."
             )
         host = f"{subdomain}.{environment}"
-    port = conn.port
+    raw_port: object = conn.port
     try:
-        port = int(port) if port not in (None, "", 0) else (443 if scheme == "https" else 80)
+        port = int(raw_port) if raw_port not in (None, "", 0) else (443 if scheme == "https" else 80)  # type: ignore[call-overload]
     except (TypeError, ValueError):
         raise CarolConfigError(
-            f"Carol connection {conn_id!r}: port must be a number, got {port!r}."
+            f"Carol connection {conn_id!r}: port must be a number, got {raw_port!r}."
         ) from None
     if not 0 < port < 65536:
         raise CarolConfigError(f"Carol connection {conn_id!r}: port {port} is out of range.")

@@ -1,0 +1,1 @@
+"""BigQuery through Carol's temporary service-account key: queries, Storage Read streams, results."""

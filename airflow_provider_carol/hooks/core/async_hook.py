@@ -1,0 +1,255 @@
+"""The asynchronous driver of the request pipeline: ``httpx.AsyncClient`` and ``asyncio.sleep``.
+
+It performs exactly the flows the sync hook performs (same URL building, auth, retries, error mapping);
+only the I/O differs. The connection is read with the async connection API (``aget_connection`` +
+``aextra_dejson``): a sync lookup would block or deadlock the triggerer's event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import Mapping
+from typing import cast
+
+import httpx
+from airflow.sdk import BaseHook
+from typing_extensions import Self
+
+from airflow_provider_carol.hooks.core import endpoints
+from airflow_provider_carol.hooks.core.auth import Token, TokenKeeper
+from airflow_provider_carol.hooks.core.config import CarolConnectionConfig, ConnectionView
+from airflow_provider_carol.hooks.core.identity import CarolContext, get_context
+from airflow_provider_carol.hooks.core.transport import (
+    Action,
+    Authenticate,
+    Call,
+    Flow,
+    HttpRequest,
+    HttpResponse,
+    Json,
+    Parallel,
+    Pipeline,
+    RetryPolicy,
+    Send,
+    Sleep,
+    T,
+    classify,
+    default_headers,
+)
+
+#: Flows a :class:`~.transport.Parallel` action runs at once.
+MAX_CONCURRENT_FLOWS = 8
+
+try:  # Airflow 3.3.2+: masking from the event loop without a blocking round trip
+    from airflow.sdk.log import amask_secret as _amask
+except ImportError:  # pragma: no cover - older task SDKs
+    _amask = None  # type: ignore[assignment]
+
+
+async def _mask(secret: str | None) -> None:
+    if not secret:
+        return
+    if _amask is not None:
+        await _amask(secret)
+    else:  # pragma: no cover
+        from airflow.sdk.log import mask_secret
+
+        mask_secret(secret)
+
+
+class CarolAsyncHookBase(BaseHook):
+    """Connection, client, token and async flow driver for triggers; use as ``async with hook:``.
+
+    :param carol_conn_id: the ``carol`` connection.
+    :param retry_limit: retries of a retryable failure (same policy as ``CarolHook``).
+    :param retry_delay: base of the exponential backoff (full jitter), seconds.
+    :param max_retry_wait: cap on any single wait, including ``Retry-After``.
+    """
+
+    conn_name_attr = "carol_conn_id"
+    default_conn_name = "carol_default"
+    conn_type = "carol"
+    hook_name = "TOTVS Carol (async)"
+
+    def __init__(
+        self,
+        carol_conn_id: str = default_conn_name,
+        *,
+        retry_limit: int = 5,
+        retry_delay: float = 0.5,
+        max_retry_wait: float = 60.0,
+    ) -> None:
+        super().__init__()
+        self.retry_policy = RetryPolicy(retry_limit, retry_delay, max_retry_wait)
+        self.carol_conn_id = carol_conn_id
+        self._config: CarolConnectionConfig | None = None
+        self._pipeline: Pipeline | None = None
+        self._tokens: TokenKeeper | None = None
+        self._client: httpx.AsyncClient | None = None
+        self._token_lock = asyncio.Lock()
+
+    # ----------------------------------------------------------------- connection and client
+    async def get_config(self) -> CarolConnectionConfig:
+        """The validated connection, read with the async connection API (never the sync lookup)."""
+        if self._config is None:
+            conn = await BaseHook.aget_connection(self.carol_conn_id)
+            view = ConnectionView(
+                conn_id=conn.conn_id or self.carol_conn_id,
+                password=conn.password,
+                login=conn.login,
+                host=conn.host,
+                port=conn.port,
+                extra_dejson=await conn.aextra_dejson(),
+            )
+            config = CarolConnectionConfig.from_connection(view)
+            await _mask(config.secret)
+            await _mask(config.refresh_token)
+            self._config = config
+        return self._config
+
+    async def get_pipeline(self) -> Pipeline:
+        """The request flows of this connection."""
+        if self._pipeline is None:
+            self._pipeline = Pipeline(await self.get_config(), self.retry_policy, self.log)
+        return self._pipeline
+
+    async def get_client(self) -> httpx.AsyncClient:
+        """The hook's keep-alive ``httpx.AsyncClient`` (created on first use; closed by :meth:`aclose`)."""
+        if self._client is None:
+            config = await self.get_config()
+            # Loading CA certificates is blocking file I/O: keep it off the event loop.
+            self._client = await asyncio.to_thread(self._build_client, config)
+        return self._client
+
+    @staticmethod
+    def _build_client(config: CarolConnectionConfig) -> httpx.AsyncClient:
+        verify: bool | ssl.SSLContext = (
+            config.verify
+            if isinstance(config.verify, bool)
+            else ssl.create_default_context(cafile=config.verify)
+        )
+        return httpx.AsyncClient(
+            verify=verify,
+            timeout=httpx.Timeout(config.timeout, connect=min(10.0, config.timeout)),
+            headers=default_headers(),
+        )
+
+    async def aclose(self) -> None:
+        """Close the pooled connections; the hook can be used again afterwards."""
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    # ----------------------------------------------------------------- public API
+    async def call_api(
+        self,
+        path: str,
+        method: str | None = None,
+        *,
+        params: Mapping[str, object] | None = None,
+        json: Json = None,
+        data: bytes | str | Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        prefix: str = endpoints.API_PREFIX,
+        idempotent: bool | None = None,
+    ) -> Json:
+        """Call ``{prefix}{path}`` and return the parsed JSON, exactly like ``CarolHook.call_api``."""
+        call = Call(path, method, params, json, data, headers, prefix, idempotent)
+        return await self.run((await self.get_pipeline()).call(call))
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, object] | None = None,
+        json: Json = None,
+        data: bytes | str | Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        prefix: str = endpoints.API_PREFIX,
+        idempotent: bool | None = None,
+        authenticate: bool = True,
+    ) -> httpx.Response:
+        """Send one logical request (retries, one re-auth on 401) and return the 2xx ``httpx.Response``."""
+        call = Call(path, method, params, json, data, headers, prefix, idempotent, authenticate)
+        response = await self.run((await self.get_pipeline()).request(call))
+        return cast(httpx.Response, response.raw)
+
+    async def get_current(self) -> CarolContext:
+        """The tenant and organization this connection lands in, like ``CarolHook.get_current``."""
+        return await self.run(get_context())
+
+    # ----------------------------------------------------------------- the driver
+    async def run(self, flow: Flow[T]) -> T:
+        """Perform a flow's actions (HTTP with ``httpx``, waits with ``asyncio.sleep``); return its result."""
+        result: object = None
+        failure: Exception | None = None
+        while True:
+            try:
+                action = flow.throw(failure) if failure is not None else flow.send(result)
+            except StopIteration as stop:
+                return cast(T, stop.value)
+            result, failure = None, None
+            try:
+                result = await self._perform(action)
+            except Exception as exc:  # noqa: BLE001 - handed to the flow, which decides or re-raises
+                failure = exc
+
+    async def _perform(self, action: Action) -> object:
+        if isinstance(action, Send):
+            return await self._send(action.request)
+        if isinstance(action, Sleep):
+            await asyncio.sleep(action.seconds)
+            return None
+        if isinstance(action, Authenticate):
+            return await self._authenticate(action)
+        if isinstance(action, Call):
+            return await self.run((await self.get_pipeline()).call(action))
+        if isinstance(action, Parallel):
+            limit = asyncio.Semaphore(MAX_CONCURRENT_FLOWS)
+
+            async def one(flow: Flow[object]) -> object:
+                async with limit:
+                    return await self.run(flow)
+
+            return list(await asyncio.gather(*(one(flow) for flow in action.flows)))
+        raise TypeError(f"unknown flow action {action!r}")
+
+    async def _send(self, request: HttpRequest) -> HttpResponse:
+        http = await self.get_client()
+        body = request.body
+        content, form = (body, None) if body is None or isinstance(body, bytes) else (None, dict(body))
+        try:
+            response = await http.request(
+                request.method,
+                request.url,
+                params=request.params,  # type: ignore[arg-type]  # httpx accepts any str()-able value
+                content=content,
+                data=form,
+                headers=dict(request.headers),
+            )
+        except httpx.HTTPError as exc:
+            raise classify(exc) from exc
+        return HttpResponse(
+            response.status_code, response.headers, response.content, str(response.url), response
+        )
+
+    async def _authenticate(self, action: Authenticate) -> Token | None:
+        """The token to send, renewed first when needed; one renewal at a time on this loop."""
+        if self._tokens is None:
+            self._tokens = TokenKeeper(await self.get_config())
+        async with self._token_lock:
+            steps = self._tokens.renewal(action.stale, rejected=action.rejected)
+            if steps is not None:
+                token = await self.run((await self.get_pipeline()).token(steps))
+                await _mask(token.access_token)
+                await _mask(token.refresh_token)
+                self._tokens.token = token
+            return self._tokens.token

@@ -1,0 +1,1 @@
+"""Staging intake: sources of records, strict JSON chunks, the concurrent sender, batches, schemas."""
