@@ -1,18 +1,21 @@
 """Errors raised by the Carol provider: one small tree rooted at :class:`CarolError`.
 
 Messages name the endpoint, the HTTP status and Carol's own error text; they never carry a secret.
+Errors that another try cannot fix - a bad connection or argument, refused credentials, a request Carol
+rejects as invalid - are also :class:`AirflowFailException`, so they fail the Airflow task at once
+instead of spending its retries.
 """
 
 from __future__ import annotations
 
-from airflow.sdk.exceptions import AirflowException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 
 class CarolError(AirflowException):
     """Base class of every error this provider raises."""
 
 
-class CarolConfigError(CarolError, ValueError):
+class CarolConfigError(CarolError, AirflowFailException, ValueError):
     """The Carol connection or an operator argument is invalid; raised before any request is sent."""
 
 
@@ -43,8 +46,12 @@ class CarolApiError(CarolError):
         self.endpoint = endpoint
 
 
-class CarolAuthError(CarolApiError):
-    """Authentication or authorisation failed (bad credentials, MFA required, token rejected)."""
+class CarolAuthError(CarolApiError, AirflowFailException):
+    """Authentication or authorisation failed (bad credentials, MFA required, token or key revoked)."""
+
+
+class CarolInvalidRequest(CarolApiError, AirflowFailException):
+    """Carol refused the request as invalid (HTTP 400, 413 or 422): resending it cannot succeed."""
 
 
 class CarolNotFound(CarolApiError):

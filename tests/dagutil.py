@@ -96,3 +96,21 @@ async def await_until(condition: Any, what: str, timeout: float = 120.0, interva
         if time.monotonic() >= deadline:
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
         await asyncio.sleep(interval)
+
+
+def crash_test_hooks(context: Any) -> None:
+    """``pre_execute`` of the crash-test DAGs: write the task process's pid, restore a saved state store.
+
+    See :mod:`tests.reliability.crash`: the test kills exactly this process, and for the retry run by
+    ``dag.test()`` (which recreates the DAG run) it hands over the entries the killed try had stored.
+    """
+    import json
+    import os
+
+    pid_path = os.environ.get("CAROL_CRASH_PID_FILE")
+    if pid_path:
+        Path(pid_path).write_text(str(os.getpid()))
+    saved = os.environ.get("CAROL_CRASH_STORE_FILE")
+    if saved and Path(saved).exists():
+        for key, value in json.loads(Path(saved).read_text()).items():
+            context["task_state_store"].set(key, value)

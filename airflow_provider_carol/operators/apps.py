@@ -4,16 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from airflow.sdk import Context, conf
 
-from airflow_provider_carol.exceptions import CarolError, CarolTaskFailed
+from airflow_provider_carol.exceptions import CarolNotFound, CarolTaskFailed
+from airflow_provider_carol.hooks.core.durable import StateStore, forget, state_store
+from airflow_provider_carol.hooks.tasks.models import CarolTask
+from airflow_provider_carol.hooks.tasks.polling import DEFAULT_UNKNOWN_STATUS_TIMEOUT
 from airflow_provider_carol.links.tasks import CarolTaskLink, persist_task_link
 from airflow_provider_carol.operators.base import CarolBaseOperator, CarolTaskDeferral, as_seconds
 from airflow_provider_carol.triggers.tasks import TIMEOUT
 
 CAROL_TASK_ID_KEY = "carol_task_id"
+#: Task state store key of the Carol task this Airflow task started (kept across tries).
+TASK_KEY = "carol_app_process_task_id"
 
 
 class CarolRunAppProcessOperator(CarolTaskDeferral, CarolBaseOperator):
@@ -21,7 +26,9 @@ class CarolRunAppProcessOperator(CarolTaskDeferral, CarolBaseOperator):
 
     Returns the Carol task id (so ``op.output`` can feed a sensor or a tracker). The id is also pushed
     under XCom key ``carol_task_id`` and the "Carol task" link is set before any wait. The execute call
-    is never resent automatically, so a retry-safe network error cannot start the process twice.
+    is never resent automatically, so a retry-safe network error cannot start the process twice, and
+    the started task's id is kept in the task state store: after a worker crash or an Airflow retry, the
+    next try reconnects to it instead of starting the process again (unless it ended FAILED/CANCELED).
 
     :param app_name: the Carol app (templated); None uses the connection's ``app_name`` extra.
     :param process_name: the AI process to run (templated).
@@ -32,7 +39,11 @@ class CarolRunAppProcessOperator(CarolTaskDeferral, CarolBaseOperator):
     :param max_poll_interval: cap of the pause between polls, seconds.
     :param timeout: wait limit (seconds or timedelta); None waits forever.
     :param cancel_on_kill: cancel the Carol task when the Airflow task is killed or times out.
-    :param logs_tail: Carol log lines quoted in the failure message.
+    :param logs_tail: Carol log lines quoted in the failure message (and written to the task log).
+    :param resume: reconnect a retry to the Carol task an earlier try started, while it is running or
+        after it completed; False always starts the process again.
+    :param unknown_status_timeout: seconds a status this provider does not know may last before the task
+        fails (None: wait on it like a running status).
     :param hook_params: the hook's transport settings (see :class:`CarolBaseOperator`).
     """
 
@@ -51,6 +62,8 @@ class CarolRunAppProcessOperator(CarolTaskDeferral, CarolBaseOperator):
         timeout: timedelta | float | None = None,
         cancel_on_kill: bool = True,
         logs_tail: int = 20,
+        resume: bool = True,
+        unknown_status_timeout: float | None = DEFAULT_UNKNOWN_STATUS_TIMEOUT,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -63,66 +76,96 @@ class CarolRunAppProcessOperator(CarolTaskDeferral, CarolBaseOperator):
         self.timeout = as_seconds(timeout, "timeout")
         self.cancel_on_kill = cancel_on_kill
         self.logs_tail = logs_tail
+        self.resume = resume
+        self.unknown_status_timeout = unknown_status_timeout
         self.carol_task_id: str | None = None
 
     def execute(self, context: Context) -> str:
-        """Start the process, publish its task id and link, then wait (deferred or polling)."""
-        task = self.hook.start_app_process(self.app_name, self.process_name)
+        """Start the process (or reconnect to the one an earlier try started), then wait for it."""
+        store = state_store(context, purpose="the Carol task an app process started") if self.resume else None
+        task = self._earlier_task(store)
+        if task is None:
+            task = self.hook.start_app_process(self.app_name, self.process_name)
+            if store is not None:  # before anything else can fail: a retry must find it
+                store.set(TASK_KEY, task.task_id)
+            self.log.info(
+                "Started Carol process %s: task %s is %s.", self.process_name, task.task_id, task.status
+            )
         self.carol_task_id = task.task_id
         context["ti"].xcom_push(key=CAROL_TASK_ID_KEY, value=task.task_id)
         persist_task_link(context, self.hook.task_url(task.task_id))
-        self.log.info(
-            "Started Carol process %s: task %s is %s.", self.process_name, task.task_id, task.status
-        )
         if not self.wait_for_completion:
             return task.task_id
         if task.state.is_terminal:
-            return self._finish(task.task_id, task.status, task.error_message)
+            return self._finish(context, task.task_id, task.status, task.error_message)
         if self.deferrable:
-            self.defer_to_carol_task(task, self.timeout)
+            self.defer_to_carol_task(context, task, self.timeout)
         try:
             task = self.hook.wait_for_task(
                 task.task_id,
                 poll_interval=self.poll_interval,
                 max_poll_interval=self.max_poll_interval,
                 timeout=self.timeout,
+                unknown_status_timeout=self.unknown_status_timeout,
             )
         except TimeoutError:
             self._timed_out(task.task_id)
-        return self._finish(task.task_id, task.status, task.error_message)
+        return self._finish(context, task.task_id, task.status, task.error_message)
+
+    def _earlier_task(self, store: StateStore | None) -> CarolTask | None:
+        """The Carol task an earlier try of this Airflow task started, if it can be continued."""
+        task_id = store.get(TASK_KEY) if store is not None else None
+        if not isinstance(task_id, str) or not task_id:
+            return None
+        try:
+            task = self.hook.get_task(task_id)
+        except CarolNotFound:
+            self.log.warning(
+                "Carol task %s of an earlier try no longer exists; starting the process again.", task_id
+            )
+            return None
+        if task.state.is_failed:
+            self.log.info(
+                "Carol task %s of an earlier try ended %s; starting the process again.", task_id, task.status
+            )
+            return None
+        self.log.info(
+            "Reconnecting to Carol task %s (%s), started by an earlier try; not starting the process again.",
+            task_id,
+            task.status,
+        )
+        return task
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> str:
         """Resume after the trigger: validate the event, then succeed, fail, or cancel on timeout."""
         event = self.carol_task_event(event)
         self.carol_task_id = event["carol_task_id"]
+        self.raise_if_execution_timeout(event)
         if event["status"] == TIMEOUT:
             self._timed_out(event["carol_task_id"])
         return self._finish(
-            event["carol_task_id"], event["status"], event.get("error"), event.get("logs_tail")
+            context, event["carol_task_id"], event["status"], event.get("error"), event.get("logs_tail")
         )
 
-    def _finish(self, task_id: str, status: str, error: str | None, tail: list[str] | None = None) -> str:
+    def _finish(
+        self, context: Context, task_id: str, status: str, error: str | None, tail: list[str] | None = None
+    ) -> str:
         if status != "COMPLETED":
             self.raise_task_failed(task_id, status, error, tail)
         self.log.info("Carol task %s COMPLETED.", task_id)
+        # Done: a later run of this Airflow task (a user clear) starts the process again.
+        forget(state_store(context, purpose="the Carol task an app process started"), TASK_KEY)
         return task_id
 
-    def _timed_out(self, task_id: str) -> None:
+    def _timed_out(self, task_id: str) -> NoReturn:
         if self.cancel_on_kill:
-            self._cancel(task_id)
+            self.cancel_carol_task(task_id, f"timeout of {self.timeout} s reached")
         raise CarolTaskFailed(f"Carol task {task_id} did not finish within {self.timeout} s.")
 
-    def _cancel(self, task_id: str) -> None:
-        try:
-            task = self.hook.cancel_task(task_id)
-            self.log.info("Asked Carol to cancel task %s; it is now %s.", task_id, task.status)
-        except CarolError as exc:
-            self.log.warning("Could not cancel Carol task %s: %s", task_id, exc)
-
     def on_kill(self) -> None:
-        """Cancel the Carol task (best effort) when the running, non-deferred task is killed."""
+        """Cancel the Carol task (best effort) when the running, non-deferred task is killed or times out."""
         if self.cancel_on_kill and self.carol_task_id:
-            self._cancel(self.carol_task_id)
+            self.cancel_carol_task(self.carol_task_id, "the Airflow task was killed")
 
 
 class CarolAppSettingsOperator(CarolBaseOperator):

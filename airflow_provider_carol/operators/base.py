@@ -11,14 +11,15 @@ import time
 from collections.abc import Mapping
 from datetime import timedelta
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowTaskTimeout
 
-from airflow_provider_carol.exceptions import CarolConfigError, CarolTaskFailed
+from airflow_provider_carol.exceptions import CarolConfigError, CarolError, CarolTaskFailed
 from airflow_provider_carol.hooks.carol import CarolHook
 from airflow_provider_carol.hooks.core.transport import RetryPolicy
-from airflow_provider_carol.triggers.tasks import CarolTaskTrigger, failure_message, read_task_event
+from airflow_provider_carol.triggers.tasks import TIMEOUT, CarolTaskTrigger, failure_message, read_task_event
 
 if TYPE_CHECKING:
     from airflow_provider_carol.hooks.tasks.models import CarolTask
@@ -44,6 +45,16 @@ def as_seconds(value: timedelta | float | None, name: str) -> float | None:
     if seconds < 0:
         raise CarolConfigError(f"{name} must not be negative, got {value!r}.")
     return seconds
+
+
+def redact_text(text: str) -> str:
+    """``text`` with every secret Airflow knows masked (Carol's logs may echo one)."""
+    try:
+        from airflow.sdk.log import redact
+    except ImportError:  # pragma: no cover - the provider always runs with the task SDK
+        return text
+    masked = redact(text)
+    return masked if isinstance(masked, str) else text
 
 
 def retry_settings(hook_params: Mapping[str, object]) -> dict[str, object]:
@@ -85,41 +96,110 @@ class CarolBaseOperator(CarolHookMixin, BaseOperator):
         self.hook_params = check_hook_params(hook_params)
 
 
+def execution_deadline(context: Mapping[str, Any], execution_timeout: timedelta | None) -> float | None:
+    """When the task's ``execution_timeout`` ends (epoch seconds), a margin early; None without one.
+
+    While a task is deferred, Airflow enforces ``execution_timeout`` by timing the trigger out, which
+    runs no code of ours: the Carol task would be left running. So the trigger is given a deadline
+    slightly earlier and ends the wait itself, and ``execute_complete`` cancels the Carol task.
+    """
+    if execution_timeout is None:
+        return None
+    ti = context.get("ti")
+    started = getattr(ti, "start_date", None)
+    start = started.timestamp() if started is not None else time.time()
+    seconds = execution_timeout.total_seconds()
+    return start + seconds - min(EXECUTION_TIMEOUT_MARGIN, max(1.0, seconds * 0.05))
+
+
+#: Longest head start the trigger takes on Airflow's own ``execution_timeout`` of a deferred task.
+EXECUTION_TIMEOUT_MARGIN = 30.0
+
+
 class CarolTaskDeferral(CarolHookMixin):
     """Hand a running Carol task to :class:`CarolTaskTrigger` and finish from its event.
 
-    The host class provides ``defer`` (every BaseOperator does) and these settings: ``poll_interval``,
-    ``max_poll_interval``, ``cancel_on_kill``, ``logs_tail``.
+    The host class provides ``defer`` and ``execution_timeout`` (every BaseOperator does) and these
+    settings: ``poll_interval``, ``max_poll_interval``, ``cancel_on_kill``, ``logs_tail``,
+    ``unknown_status_timeout``.
     """
 
     poll_interval: float
     max_poll_interval: float
     cancel_on_kill: bool
     logs_tail: int
+    unknown_status_timeout: float | None
+    execution_timeout: timedelta | None
 
-    def defer_to_carol_task(self, task: CarolTask, timeout: float | None) -> None:
-        """Defer until the task is terminal or ``timeout`` seconds pass (the trigger enforces it)."""
+    def defer_to_carol_task(self, context: Mapping[str, Any], task: CarolTask, timeout: float | None) -> None:
+        """Defer until the task is terminal, ``timeout`` seconds pass or ``execution_timeout`` nears."""
+        own = None if timeout is None else time.time() + timeout
+        hard = execution_deadline(context, self.execution_timeout)
+        end_time, reason = own, "timeout"
+        if hard is not None and (own is None or hard < own):
+            end_time, reason = hard, "execution_timeout"
         self.defer(  # type: ignore[attr-defined]
             trigger=CarolTaskTrigger(
                 task.task_id,
                 self.carol_conn_id,
-                end_time=None if timeout is None else time.time() + timeout,
+                end_time=end_time,
                 poll_interval=self.poll_interval,
                 max_poll_interval=self.max_poll_interval,
                 cancel_on_kill=self.cancel_on_kill,
                 logs_tail=self.logs_tail,
                 hook_params=retry_settings(self.hook_params),
+                unknown_status_timeout=self.unknown_status_timeout,
+                timeout_reason=reason,
             ),
             method_name="execute_complete",
-            timeout=None,  # the trigger enforces the timeout, so execute_complete always runs
+            timeout=None,  # the trigger enforces the timeouts, so execute_complete always runs
+        )
+
+    def cancel_carol_task(self, task_id: str, why: str) -> None:
+        """Ask Carol to cancel a task this operator started (best effort; the Airflow log says so).
+
+        Once per task: Airflow also calls ``on_kill`` after the timeout raised here.
+        """
+        done: set[str] = self.__dict__.setdefault("_carol_cancelled", set())
+        if task_id in done:
+            return
+        done.add(task_id)
+        try:
+            task = self.hook.cancel_task(task_id)
+        except CarolError as exc:
+            self.log.warning("Could not cancel Carol task %s (%s): %s", task_id, why, exc)  # type: ignore[attr-defined]
+            return
+        self.log.warning("Asked Carol to cancel task %s (%s); it is now %s.", task_id, why, task.status)  # type: ignore[attr-defined]
+
+    def raise_if_execution_timeout(self, event: Mapping[str, Any]) -> None:
+        """A ``timeout`` event that ``execution_timeout`` caused: cancel (if ours to cancel) and time out."""
+        if event.get("status") != TIMEOUT or event.get("reason") != "execution_timeout":
+            return
+        task_id = str(event.get("carol_task_id"))
+        if self.cancel_on_kill:
+            self.cancel_carol_task(task_id, f"execution_timeout of {self.execution_timeout} reached")
+        raise AirflowTaskTimeout(
+            f"Carol task {task_id} was still {event.get('error', 'running')} when the execution_timeout of "
+            f"{self.execution_timeout} was reached."
         )
 
     def carol_task_event(self, event: object, carol_task_id: str | None = None) -> dict[str, Any]:
         """The trigger's event, validated (``None``, a foreign id or an unknown status fail loudly)."""
         return read_task_event(event, carol_task_id)
 
-    def raise_task_failed(self, task_id: str, status: str, error: str | None, tail: list[str] | None) -> None:
-        """Fail with Carol's status, error, the task URL and the last log lines (fetched if not given)."""
+    def raise_task_failed(
+        self, task_id: str, status: str, error: str | None, tail: list[str] | None
+    ) -> NoReturn:
+        """Fail with Carol's status, error, the task URL and the last log lines (fetched if not given).
+
+        The same lines go to the Airflow task log, one per line, masked, so Carol's reason is where the
+        user looks first.
+        """
         if tail is None:
             tail = self.hook.task_logs_tail(task_id, self.logs_tail)
+        tail = [redact_text(line) for line in tail]
+        log = self.log  # type: ignore[attr-defined]
+        log.error("Carol task %s ended %s: %s", task_id, status, redact_text(error or "(no error message)"))
+        for line in tail:
+            log.error("Carol log | %s", line)
         raise CarolTaskFailed(failure_message(task_id, status, error, tail, self.hook.task_url(task_id)))

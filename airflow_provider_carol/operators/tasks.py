@@ -18,13 +18,21 @@ from typing import Any, NoReturn
 from airflow.sdk import Context, conf
 
 from airflow_provider_carol.exceptions import CarolConfigError, CarolError, CarolTaskFailed
-from airflow_provider_carol.hooks.tasks.polling import Waiter, WaitPolicy
+from airflow_provider_carol.hooks.core.durable import StateStore, forget, state_store
+from airflow_provider_carol.hooks.tasks.polling import (
+    DEFAULT_UNKNOWN_STATUS_TIMEOUT,
+    Waiter,
+    WaitPolicy,
+    unknown_status_message,
+)
 from airflow_provider_carol.hooks.tasks.tracker import TaskTracker
 from airflow_provider_carol.links.tasks import CarolTaskLink, persist_task_link
 from airflow_provider_carol.operators.base import CarolBaseOperator, as_seconds, retry_settings
-from airflow_provider_carol.triggers.tasks import TIMEOUT, CarolTrackTasksTrigger
+from airflow_provider_carol.triggers.tasks import ERROR, TIMEOUT, CarolTrackTasksTrigger, raise_event_error
 
 STATUSES_KEY = "statuses"
+#: Task state store key of the tracker's bookkeeping (kept across tries).
+TRACKER_KEY = "carol_track_tasks"
 
 
 class CarolTrackTasksOperator(CarolBaseOperator):
@@ -42,6 +50,8 @@ class CarolTrackTasksOperator(CarolBaseOperator):
     :param max_poll_interval: cap of the pause between polls, seconds.
     :param timeout: overall wait limit (seconds or timedelta); None waits forever.
     :param cancel_on_kill: cancel the unfinished Carol tasks when the Airflow task is killed.
+    :param unknown_status_timeout: seconds a status this provider does not know may last before the task
+        fails (None: wait on it like a running status).
     :param hook_params: the hook's transport settings (see :class:`CarolBaseOperator`).
     """
 
@@ -58,6 +68,7 @@ class CarolTrackTasksOperator(CarolBaseOperator):
         max_poll_interval: float = 60.0,
         timeout: timedelta | float | None = None,
         cancel_on_kill: bool = False,
+        unknown_status_timeout: float | None = DEFAULT_UNKNOWN_STATUS_TIMEOUT,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -73,6 +84,9 @@ class CarolTrackTasksOperator(CarolBaseOperator):
         self.timeout = as_seconds(timeout, "timeout")
         self.cancel_on_kill = cancel_on_kill
         self._tracker: TaskTracker | None = None
+        self.unknown_status_timeout = unknown_status_timeout
+        self._store: StateStore | None = None
+        self._waiters: dict[str, Waiter] = {}
 
     def _ids(self) -> list[str]:
         ids = [self.task_ids] if isinstance(self.task_ids, str) else list(self.task_ids or [])
@@ -89,8 +103,15 @@ class CarolTrackTasksOperator(CarolBaseOperator):
         return unique
 
     def execute(self, context: Context) -> dict[str, str]:
-        """First decision round; then wait (deferred or polling) until every task is settled."""
-        tracker = self._tracker = TaskTracker(self._ids(), self.max_reprocess)
+        """First decision round; then wait (deferred or polling) until every task is settled.
+
+        A retry of this Airflow task continues the tracking an earlier try kept in the task state store
+        (same tasks, reprocesses already spent), instead of starting the budget over.
+        """
+        self._store = state_store(context, purpose="the tracking of Carol tasks")
+        tracker = self._tracker = self._earlier_tracking(self._ids()) or TaskTracker(
+            self._ids(), self.max_reprocess
+        )
         persist_task_link(
             context, self.hook.task_url(tracker.task_ids[0] if len(tracker.task_ids) == 1 else None)
         )
@@ -117,12 +138,15 @@ class CarolTrackTasksOperator(CarolBaseOperator):
         end_time: float | None = None,
     ) -> dict[str, str]:
         """Resume after the trigger: validate the event, run one decision round, finish or re-defer."""
+        if isinstance(event, dict) and event.get("status") == ERROR:
+            raise_event_error(event)
         if not isinstance(event, dict) or event.get("status") not in ("changed", TIMEOUT):
             raise CarolError(f"The Carol tracking trigger returned no usable event: {event!r}.")
         saved = event.get("state") or {"tracker": tracker, "end_time": end_time}
         if not isinstance(saved.get("tracker"), dict):
             raise CarolError(f"The Carol tracking trigger event carries no tracking state: {event!r}.")
         end_time = saved.get("end_time")
+        self._store = state_store(context, purpose="the tracking of Carol tasks")
         state = self._tracker = TaskTracker.from_json(saved["tracker"])
         if self._round(state, restarted=event.get("restarted") or ()):
             return self._finish(context, state)
@@ -130,10 +154,35 @@ class CarolTrackTasksOperator(CarolBaseOperator):
             self._timed_out(context, state)
         self._defer(state, end_time)
 
+    def _earlier_tracking(self, ids: list[str]) -> TaskTracker | None:
+        """The tracker an earlier try of this Airflow task saved, when it tracked the same tasks."""
+        saved = self._store.get(TRACKER_KEY) if self._store is not None else None
+        if not isinstance(saved, dict) or saved.get("task_ids") != ids:
+            return None
+        tracker = TaskTracker.from_json(saved)
+        tracker.max_reprocess = self.max_reprocess
+        spent = sum(tracker.reprocessed.values())
+        self.log.info("Continuing the tracking of an earlier try: %d reprocess(es) already spent.", spent)
+        return tracker
+
+    def _policy(self) -> WaitPolicy:
+        return WaitPolicy(
+            self.poll_interval, self.max_poll_interval, unknown_status_timeout=self.unknown_status_timeout
+        )
+
+    def _save(self, tracker: TaskTracker) -> None:
+        if self._store is not None:
+            self._store.set(TRACKER_KEY, tracker.to_json())
+
     def _round(self, tracker: TaskTracker, restarted: Sequence[str] = ()) -> bool:
         """Fetch the unsettled tasks, reprocess those with budget left; True when all are settled."""
         tasks = {task_id: self.hook.get_task(task_id) for task_id in tracker.pending()}
         tracker.observe(tasks, restarted)
+        for task in tasks.values():  # a status nobody knows ends the wait once it lasted too long
+            waiter = self._waiters.setdefault(task.task_id, Waiter(self._policy(), self.log))
+            waiter.observe(task)
+            if waiter.stuck(task):
+                raise CarolTaskFailed(unknown_status_message(task, self.unknown_status_timeout))
         for task_id in tracker.to_reprocess():
             attempt = tracker.reprocessed.get(task_id, 0) + 1
             self.log.info(
@@ -144,7 +193,10 @@ class CarolTrackTasksOperator(CarolBaseOperator):
                 self.max_reprocess,
             )
             tracker.mark_reprocessed(tasks[task_id])
+            # Saved before the POST: a try that dies here never reprocesses the same failed run twice.
+            self._save(tracker)
             tracker.observe({task_id: self.hook.reprocess_task(task_id)})
+        self._save(tracker)
         self.log.info(
             "Carol tasks: %s", ", ".join(f"{t}={tracker.statuses.get(t)}" for t in tracker.task_ids)
         )
@@ -162,6 +214,7 @@ class CarolTrackTasksOperator(CarolBaseOperator):
                 cancel_on_kill=self.cancel_on_kill,
                 state={"tracker": tracker.to_json(), "end_time": end_time},
                 hook_params=retry_settings(self.hook_params),
+                unknown_status_timeout=self.unknown_status_timeout,
             ),
             method_name="execute_complete",
             kwargs={"tracker": tracker.to_json(), "end_time": end_time},
@@ -172,6 +225,7 @@ class CarolTrackTasksOperator(CarolBaseOperator):
         statuses = {task_id: tracker.statuses[task_id] for task_id in tracker.task_ids}
         exhausted = tracker.exhausted()
         if not exhausted:
+            forget(self._store, TRACKER_KEY)  # done: a later run (a user clear) tracks afresh
             return statuses
         context["ti"].xcom_push(key=STATUSES_KEY, value=statuses)
         detail = ", ".join(

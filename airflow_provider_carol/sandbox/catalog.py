@@ -21,6 +21,8 @@ SEED_SETTINGS: list[dict[str, Any]] = [
 ]
 SEED_PROCESSES: dict[str, dict[str, Any]] = {
     "main_process": {"schedule": [{"status": "RUNNING", "after": 0}, {"status": "COMPLETED", "after": 1}]},
+    # Runs until a test sets its status (admin API: POST /__sandbox/tasks/{id}/status).
+    "long_process": {"schedule": [{"status": "RUNNING", "after": 0}]},
     "failing_process": {
         "schedule": [{"status": "RUNNING", "after": 0}, {"status": "FAILED", "after": 1}],
         "error": "failing_process: simulated failure",

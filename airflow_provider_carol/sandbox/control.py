@@ -123,6 +123,10 @@ class Sandbox:
         """Mirror staging intake into the BigQuery emulator at ``rest``/``grpc``; ``None`` detaches."""
         return self._admin("POST", "bigquery", json={"rest": rest, "grpc": grpc})
 
+    def in_flight(self) -> int:
+        """Requests the sandbox is handling right now (0: everything sent so far is answered and logged)."""
+        return int(self._admin("GET", "in_flight")["in_flight"])
+
     def add_fault(
         self,
         path: str,

@@ -125,6 +125,7 @@ class RequestLog:
 
     def __init__(self, size: int = 200_000) -> None:
         self.entries: deque[tuple[float, str, str, str, int | None, str | None]] = deque(maxlen=size)
+        self.in_flight = 0  # requests being handled right now (all on the server's one event loop)
 
     def add(self, method: str, path: str, query: str, status: int | None, fault: str | None = None) -> None:
         self.entries.append((time.time(), method, path, query, status, fault))
@@ -160,11 +161,15 @@ class SandboxMiddleware:
         if scope["type"] != "http" or scope["path"].startswith(ADMIN_PREFIX):
             await self.app(scope, receive, send)
             return
-        fault = self.faults.take(scope["method"], scope["path"]) if self.faults.faults else None
-        if fault is not None:
-            await self._apply(fault, scope, receive, send)
-            return
-        await self._run_and_record(scope, receive, send, None)
+        self.log.in_flight += 1  # tests wait for 0 instead of sleeping while a slowed request finishes
+        try:
+            fault = self.faults.take(scope["method"], scope["path"]) if self.faults.faults else None
+            if fault is not None:
+                await self._apply(fault, scope, receive, send)
+                return
+            await self._run_and_record(scope, receive, send, None)
+        finally:
+            self.log.in_flight -= 1
 
     async def _run_and_record(self, scope: Scope, receive: Receive, send: Send, fault: str | None) -> None:
         """Let the app answer, and log the request with the status it answered."""

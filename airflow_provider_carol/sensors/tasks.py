@@ -8,10 +8,15 @@ from typing import Any
 from airflow.sdk import BaseSensorOperator, Context, PokeReturnValue, conf
 from airflow.sdk.exceptions import AirflowSensorTimeout
 
-from airflow_provider_carol.exceptions import CarolConfigError, CarolError
+from airflow_provider_carol.exceptions import CarolConfigError, CarolTaskFailed
 from airflow_provider_carol.hooks.carol import CarolHook
 from airflow_provider_carol.hooks.tasks.models import CarolTask
-from airflow_provider_carol.hooks.tasks.polling import Waiter, WaitPolicy
+from airflow_provider_carol.hooks.tasks.polling import (
+    DEFAULT_UNKNOWN_STATUS_TIMEOUT,
+    Waiter,
+    WaitPolicy,
+    unknown_status_message,
+)
 from airflow_provider_carol.links.tasks import CarolTaskLink, persist_task_link
 from airflow_provider_carol.operators.base import CarolTaskDeferral, check_hook_params
 from airflow_provider_carol.triggers.tasks import TIMEOUT
@@ -29,7 +34,9 @@ class CarolTaskSensor(CarolTaskDeferral, BaseSensorOperator):
     :param deferrable: wait in the triggerer; default ``[operators] default_deferrable``.
     :param max_poll_interval: cap of the growing pause between polls in deferred mode, seconds.
     :param cancel_on_kill: cancel the Carol task when a user kills the Airflow task (deferred or poking).
-    :param logs_tail: Carol log lines quoted in the failure message.
+    :param logs_tail: Carol log lines quoted in the failure message (and written to the task log).
+    :param unknown_status_timeout: seconds a status this provider does not know may last before the
+        sensor fails (None: wait on it like a running status).
     :param hook_params: the hook's transport settings (``retry_limit``, ``retry_delay``, ...).
     """
 
@@ -46,6 +53,7 @@ class CarolTaskSensor(CarolTaskDeferral, BaseSensorOperator):
         max_poll_interval: float = 60.0,
         cancel_on_kill: bool = False,
         logs_tail: int = 20,
+        unknown_status_timeout: float | None = DEFAULT_UNKNOWN_STATUS_TIMEOUT,
         hook_params: Mapping[str, object] | None = None,
         **kwargs: Any,
     ) -> None:
@@ -58,6 +66,7 @@ class CarolTaskSensor(CarolTaskDeferral, BaseSensorOperator):
         self.max_poll_interval = max_poll_interval
         self.cancel_on_kill = cancel_on_kill
         self.logs_tail = logs_tail
+        self.unknown_status_timeout = unknown_status_timeout
         self._waiter: Waiter | None = None
 
     @property
@@ -77,14 +86,19 @@ class CarolTaskSensor(CarolTaskDeferral, BaseSensorOperator):
         if task.state.is_terminal:
             return self._finish(task)
         self.log.info("Carol task %s is %s; deferring.", task.task_id, task.status)
-        self.defer_to_carol_task(task, self.timeout)
+        self.defer_to_carol_task(context, task, self.timeout)
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
         """One ``GET v1/tasks/{id}``: True when COMPLETED, raise when FAILED/CANCELED."""
-        if self._waiter is None:  # unknown statuses are logged once per wait, as in the trigger
-            self._waiter = Waiter(WaitPolicy(self.poll_interval, self.max_poll_interval), self.log)
+        if self._waiter is None:  # unknown statuses: logged once, and bounded, as in the trigger
+            policy = WaitPolicy(
+                self.poll_interval, self.max_poll_interval, unknown_status_timeout=self.unknown_status_timeout
+            )
+            self._waiter = Waiter(policy, self.log)
         task = self.hook.get_task(self.carol_task_id)
         self._waiter.observe(task)
+        if self._waiter.stuck(task):
+            raise CarolTaskFailed(unknown_status_message(task, self.unknown_status_timeout))
         if task.state.is_terminal:
             return PokeReturnValue(True, self._finish(task))
         self.log.info("Carol task %s is %s.", task.task_id, task.status)
@@ -93,6 +107,7 @@ class CarolTaskSensor(CarolTaskDeferral, BaseSensorOperator):
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, str]:
         """Resume after the trigger: validate its event, then succeed or fail."""
         event = self.carol_task_event(event, self.carol_task_id)
+        self.raise_if_execution_timeout(event)
         if event["status"] == TIMEOUT:
             raise AirflowSensorTimeout(
                 f"Carol task {self.carol_task_id} did not finish within {self.timeout} s "
@@ -107,12 +122,8 @@ class CarolTaskSensor(CarolTaskDeferral, BaseSensorOperator):
 
     def on_kill(self) -> None:
         """Poke/reschedule mode: cancel the Carol task (best effort) when asked to and the task is killed."""
-        if not self.cancel_on_kill:
-            return
-        try:
-            self.hook.cancel_task(self.carol_task_id)
-        except CarolError as exc:
-            self.log.warning("Could not cancel Carol task %s: %s", self.carol_task_id, exc)
+        if self.cancel_on_kill:
+            self.cancel_carol_task(self.carol_task_id, "the Airflow task was killed")
 
     def _finish(self, task: CarolTask) -> dict[str, str]:
         """Outcome of a terminal task seen on the worker (log tail fetched only on failure)."""

@@ -16,14 +16,59 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_carol.exceptions import CarolConfigError, CarolError
+from airflow_provider_carol.exceptions import (
+    CarolApiError,
+    CarolAuthError,
+    CarolConfigError,
+    CarolConnectionError,
+    CarolError,
+    CarolInvalidRequest,
+    CarolNotFound,
+    CarolTaskFailed,
+)
 from airflow_provider_carol.hooks.carol_async import CarolAsyncHook
 from airflow_provider_carol.hooks.core.transport import RetryPolicy
 from airflow_provider_carol.hooks.tasks.models import TERMINAL_STATUSES
-from airflow_provider_carol.hooks.tasks.polling import WaitPolicy
+from airflow_provider_carol.hooks.tasks.polling import (
+    DEFAULT_UNKNOWN_STATUS_TIMEOUT,
+    WaitPolicy,
+    unknown_status_message,
+)
 
 TIMEOUT = "timeout"
+ERROR = "error"
 ON_KILL_TIMEOUT = 30.0
+#: Errors an ``error`` event may name; the worker raises the same type, so the deferred path and the
+#: poking path fail the same way for the same Carol answers.
+EVENT_ERRORS: dict[str, type[CarolError]] = {
+    cls.__name__: cls
+    for cls in (
+        CarolError,
+        CarolApiError,
+        CarolAuthError,
+        CarolConnectionError,
+        CarolInvalidRequest,
+        CarolNotFound,
+        CarolTaskFailed,
+    )
+}
+
+
+def error_event(carol_task_id: str | None, exc: CarolError) -> dict[str, Any]:
+    """The event a trigger yields when the wait ends in an error (the worker re-raises it)."""
+    name = type(exc).__name__ if type(exc).__name__ in EVENT_ERRORS else "CarolError"
+    return {
+        "status": ERROR,
+        "carol_task_id": carol_task_id,
+        "error": str(exc),
+        "error_type": name,
+        "logs_tail": [],
+    }
+
+
+def raise_event_error(event: dict[str, Any]) -> None:
+    """Raise the error an ``error`` event carries, as the type the trigger saw."""
+    raise EVENT_ERRORS.get(str(event.get("error_type")), CarolError)(str(event.get("error")))
 
 
 class _CarolTrigger(BaseTrigger):
@@ -38,6 +83,7 @@ class _CarolTrigger(BaseTrigger):
         max_poll_interval: float,
         cancel_on_kill: bool,
         hook_params: Mapping[str, object] | None,
+        unknown_status_timeout: float | None,
     ) -> None:
         super().__init__()
         self.carol_conn_id = carol_conn_id
@@ -47,7 +93,15 @@ class _CarolTrigger(BaseTrigger):
         self.cancel_on_kill = bool(cancel_on_kill)
         # Validated now, in the worker, so a bad value fails before the task defers.
         self.hook_params = RetryPolicy.from_dict(hook_params).as_dict()
-        self.policy = WaitPolicy(self.poll_interval, self.max_poll_interval, self.end_time)
+        self.unknown_status_timeout = (
+            None if unknown_status_timeout is None else float(unknown_status_timeout)
+        )
+        self.policy = WaitPolicy(
+            self.poll_interval,
+            self.max_poll_interval,
+            self.end_time,
+            unknown_status_timeout=self.unknown_status_timeout,
+        )
 
     def _common(self) -> dict[str, Any]:
         return {
@@ -57,6 +111,7 @@ class _CarolTrigger(BaseTrigger):
             "max_poll_interval": self.max_poll_interval,
             "cancel_on_kill": self.cancel_on_kill,
             "hook_params": self.hook_params,
+            "unknown_status_timeout": self.unknown_status_timeout,
         }
 
     def hook(self) -> CarolAsyncHook:
@@ -83,6 +138,12 @@ class CarolTaskTrigger(_CarolTrigger):
     :param cancel_on_kill: cancel the Carol task when a user kills the deferred Airflow task.
     :param logs_tail: how many Carol log lines to attach to a FAILED/CANCELED event.
     :param hook_params: the hook's retry settings (``retry_limit``, ``retry_delay``, ``max_retry_wait``).
+    :param unknown_status_timeout: seconds an unknown status may last before the wait ends in an error.
+    :param timeout_reason: echoed as ``reason`` in a ``timeout`` event (the operator's ``timeout`` or the
+        task's ``execution_timeout``), so the worker knows which limit ended the wait.
+
+    An error that ends the wait (the task vanished, refused credentials, an unknown status that lasted
+    too long) becomes an ``error`` event naming the error type; the worker raises the same error.
     """
 
     def __init__(
@@ -96,6 +157,8 @@ class CarolTaskTrigger(_CarolTrigger):
         cancel_on_kill: bool = False,
         logs_tail: int = 20,
         hook_params: Mapping[str, object] | None = None,
+        unknown_status_timeout: float | None = DEFAULT_UNKNOWN_STATUS_TIMEOUT,
+        timeout_reason: str = "timeout",
     ) -> None:
         if not isinstance(carol_task_id, str) or not carol_task_id:
             raise CarolConfigError(f"carol_task_id must be a non-empty string, got {carol_task_id!r}.")
@@ -106,13 +169,20 @@ class CarolTaskTrigger(_CarolTrigger):
             max_poll_interval=max_poll_interval,
             cancel_on_kill=cancel_on_kill,
             hook_params=hook_params,
+            unknown_status_timeout=unknown_status_timeout,
         )
         self.carol_task_id = carol_task_id
         self.logs_tail = int(logs_tail)
+        self.timeout_reason = str(timeout_reason)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """The class path and plain kwargs (the triggerer rebuilds the trigger from them)."""
-        kwargs = {"carol_task_id": self.carol_task_id, **self._common(), "logs_tail": self.logs_tail}
+        kwargs = {
+            "carol_task_id": self.carol_task_id,
+            **self._common(),
+            "logs_tail": self.logs_tail,
+            "timeout_reason": self.timeout_reason,
+        }
         return f"{type(self).__module__}.{type(self).__qualname__}", kwargs
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
@@ -122,15 +192,26 @@ class CarolTaskTrigger(_CarolTrigger):
         resumed after its yield, so nothing may still need the event loop at that point.
         """
         async with self.hook() as hook:
-            outcome = await hook.wait_for_task(self.carol_task_id, self.policy)
-            task = outcome.task
-            if outcome.timed_out or task is None:
-                status = task.status if task is not None else "unknown"
-                event = self._event(TIMEOUT, f"still {status} at the deadline", [])
-            else:
-                tail = await hook.task_logs_tail(task.task_id, self.logs_tail) if task.state.is_failed else []
-                event = self._event(task.status, task.error_message, tail)
+            try:
+                event = await self._wait(hook)
+            except CarolError as exc:  # the worker raises it again, with the same type
+                self.log.error("Waiting for Carol task %s ended in an error: %s", self.carol_task_id, exc)
+                event = error_event(self.carol_task_id, exc)
         yield TriggerEvent(event)
+
+    async def _wait(self, hook: CarolAsyncHook) -> dict[str, Any]:
+        outcome = await hook.wait_for_task(self.carol_task_id, self.policy)
+        task = outcome.task
+        if outcome.unknown and task is not None:
+            raise CarolTaskFailed(unknown_status_message(task, self.unknown_status_timeout))
+        if outcome.timed_out or task is None:
+            status = task.status if task is not None else "unknown"
+            return {
+                **self._event(TIMEOUT, f"still {status} at the deadline", []),
+                "reason": self.timeout_reason,
+            }
+        tail = await hook.task_logs_tail(task.task_id, self.logs_tail) if task.state.is_failed else []
+        return self._event(task.status, task.error_message, tail)
 
     def _event(self, status: str, error: str | None, tail: list[str]) -> dict[str, Any]:
         return {"status": status, "carol_task_id": self.carol_task_id, "error": error, "logs_tail": tail}
@@ -165,6 +246,7 @@ class CarolTrackTasksTrigger(_CarolTrigger):
         cancel_on_kill: bool = False,
         state: dict[str, Any] | None = None,
         hook_params: Mapping[str, object] | None = None,
+        unknown_status_timeout: float | None = DEFAULT_UNKNOWN_STATUS_TIMEOUT,
     ) -> None:
         if not carol_task_ids:
             raise CarolConfigError("carol_task_ids must not be empty.")
@@ -175,6 +257,7 @@ class CarolTrackTasksTrigger(_CarolTrigger):
             max_poll_interval=max_poll_interval,
             cancel_on_kill=cancel_on_kill,
             hook_params=hook_params,
+            unknown_status_timeout=unknown_status_timeout,
         )
         self.carol_task_ids = list(dict.fromkeys(str(t) for t in carol_task_ids))
         self.awaiting = dict(awaiting or {})
@@ -188,15 +271,19 @@ class CarolTrackTasksTrigger(_CarolTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll every task until a decision is needed or ``end_time``; yield one event (client closed)."""
         async with self.hook() as hook:
-            outcome = await hook.watch_tasks(self.carol_task_ids, self.awaiting, self.policy)
-        yield TriggerEvent(
-            {
-                "status": TIMEOUT if outcome.timed_out else "changed",
-                "statuses": outcome.statuses,
-                "restarted": outcome.restarted,
-                "state": self.state,
-            }
-        )
+            try:
+                outcome = await hook.watch_tasks(self.carol_task_ids, self.awaiting, self.policy)
+            except CarolError as exc:  # the worker raises it again, with the same type
+                self.log.error("Watching Carol tasks ended in an error: %s", exc)
+                event = {**error_event(None, exc), "state": self.state}
+            else:
+                event = {
+                    "status": TIMEOUT if outcome.timed_out else "changed",
+                    "statuses": outcome.statuses,
+                    "restarted": outcome.restarted,
+                    "state": self.state,
+                }
+        yield TriggerEvent(event)
 
     async def on_kill(self) -> None:
         """Cancel every watched Carol task when the user kills the deferred task, if asked to."""
@@ -209,6 +296,8 @@ def read_task_event(event: object, carol_task_id: str | None = None) -> dict[str
     if not isinstance(event, dict) or "status" not in event:
         raise CarolError(f"The Carol task trigger returned no usable event: {event!r}.")
     status = event["status"]
+    if status == ERROR:
+        raise_event_error(event)
     if status not in TERMINAL_STATUSES and status != TIMEOUT:
         raise CarolError(f"The Carol task trigger returned an unknown status {status!r}: {event!r}.")
     if carol_task_id is not None and event.get("carol_task_id") != carol_task_id:

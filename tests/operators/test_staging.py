@@ -74,15 +74,17 @@ def test_sql_source_moves_an_erp_table(airflow_db, carol_sandbox, tmp_path, monk
     assert uri in asset_event_uris()  # a lone send task is its own batch: it emits the asset
 
 
-def test_a_retried_send_resends_the_same_ids_and_duplicates_nothing(airflow_db, carol_sandbox):
+def test_a_retried_send_resumes_the_same_batch_and_duplicates_nothing(airflow_db, carol_sandbox):
     intake = "/api/v2/staging/intake/customers"
     carol_sandbox.add_fault(intake, method="POST", latency=0.01, times=4)  # chunks 1-4 go through
-    carol_sandbox.add_fault(intake, method="POST", status=400, times=1, body={"errorMessage": "bad chunk"})
+    # A refusal the hook does not retry and Airflow does (a 400 would fail the task at once).
+    carol_sandbox.add_fault(intake, method="POST", status=409, times=1, body={"errorMessage": "busy"})
     dag_run, tis = run_dag(load_dag("test_ingest_retry"))
     assert dag_run.state == "success"
     assert tis["send"].try_number == 2
     (batch,) = carol_sandbox.batches()  # both attempts used the same batch id
-    assert batch["redeliveries"] == 4 and batch["conflicts"] == 0  # chunks 1-4 replaced, not duplicated
+    # The retry read the acknowledged chunks 1-4 from the task state store and did not send them again.
+    assert batch["redeliveries"] == 0 and batch["conflicts"] == 0
     assert batch["sequences"] == list(range(1, 11)) and batch["totals_match"] is True
     assert batch["summaries_posted"] == 1
     assert sorted(r["id"] for r in carol_sandbox.records("customers")) == list(range(1000))

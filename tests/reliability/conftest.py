@@ -8,6 +8,7 @@ anything else.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -66,3 +67,11 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     for name, value in LEDGER.figures.items():
         if not name.startswith("security:"):
             write(f"{name}: {value}")
+
+
+@pytest.fixture
+def pid_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Where a crash test's first try writes its task's pid (``tests.dagutil.crash_test_hooks``)."""
+    path = tmp_path / "task.pid"
+    monkeypatch.setenv("CAROL_CRASH_PID_FILE", str(path))
+    return path

@@ -7,6 +7,7 @@ the DAG-level tests run ``tests/dags/test_tasks_sensor.py`` with ``dag.test()`` 
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 from airflow.sdk.exceptions import AirflowSensorTimeout, TaskDeferred
@@ -32,13 +33,15 @@ def test_sensor_checks_once_then_defers_with_the_link_already_set(carol_sandbox)
         cancel_on_kill=True,
     )
     ctx = task_context()
+    before = time.time()
     with pytest.raises(TaskDeferred) as deferred:
         sensor.execute(ctx)
+    after = time.time()
     trigger = deferred.value.trigger
     assert isinstance(trigger, CarolTaskTrigger) and deferred.value.method_name == "execute_complete"
     assert deferred.value.timeout is None  # the trigger enforces `timeout` itself
     assert trigger.carol_task_id == task_id and trigger.cancel_on_kill and trigger.poll_interval == 0.5
-    assert 100 < trigger.end_time - __import__("time").time() <= 120
+    assert before + 120 <= trigger.end_time <= after + 120  # the sensor's timeout, as a wall-clock deadline
     assert ctx["ti"].pushed[LINK_KEY].endswith(f"/{carol_sandbox.tenant}/carol-ui/tasks/{task_id}")
     # The worker has returned (no slot held) while the Carol task still runs.
     assert carol_sandbox.task(task_id)["mdmTaskStatus"] == "RUNNING"

@@ -127,9 +127,12 @@ async def test_polling_survives_dropped_connections_and_5xx(carol_sandbox):
     )
 
 
-async def test_a_missing_task_is_not_retried_forever(carol_sandbox):
-    with pytest.raises(CarolNotFound):
-        await events(CarolTaskTrigger("no-such-task", poll_interval=0.2))
+async def test_a_missing_task_ends_the_wait_with_an_error_event_the_worker_raises(carol_sandbox):
+    [event] = await events(CarolTaskTrigger("no-such-task", poll_interval=0.2))
+    assert (event.payload["status"], event.payload["error_type"]) == ("error", "CarolNotFound")
+    assert len(polls_of(carol_sandbox, "no-such-task")) == 1  # a 404 is not polled again
+    with pytest.raises(CarolNotFound, match="no-such-task"):
+        read_task_event(event.payload, "no-such-task")
 
 
 async def test_unknown_status_is_logged_once_and_waited_on(carol_sandbox, capsys):

@@ -13,8 +13,12 @@ from airflow_provider_carol.exceptions import (
     CarolApiError,
     CarolAuthError,
     CarolConnectionError,
+    CarolInvalidRequest,
     CarolNotFound,
 )
+
+#: Answers that say the request itself is wrong: another try of the same request cannot succeed.
+INVALID_REQUEST_STATUSES = frozenset({400, 413, 422})
 
 _SSO_MARKER = "Single Sign On enabled"
 _EXCERPT = 300
@@ -61,6 +65,8 @@ def error_for_response(status: int, content: bytes, method: str, url_path: str) 
             message += ". This user signs in through SSO; use auth_type 'api_key' or 'token' instead."
     elif status == 404:
         cls = CarolNotFound
+    elif status in INVALID_REQUEST_STATUSES:
+        cls = CarolInvalidRequest
     return cls(
         message,
         status_code=status,

@@ -254,10 +254,25 @@ def is_idempotent(method: str, idempotent: bool | None) -> bool:
     return method.upper() in IDEMPOTENT_METHODS if idempotent is None else idempotent
 
 
+def was_not_processed(response: HttpResponse) -> bool:
+    """Carol said it did not process the request: 429, or 503 with a ``Retry-After`` (overload)."""
+    return response.status == 429 or (
+        response.status == 503
+        and bool(response.headers.get("Retry-After") or response.headers.get("retry-after"))
+    )
+
+
 def should_retry(outcome: HttpResponse | TransportFailure, retryable: bool) -> bool:
-    """Retry an unsent request always, a sent one only when it is safe to resend; never a bad certificate."""
+    """The one retry rule of both hooks.
+
+    An unsent request (connection refused, connect timeout) and a request Carol said it did not process
+    (:func:`was_not_processed`) are retried for every method, POST included; other transient failures
+    only when the request is safe to resend; a certificate failure never.
+    """
     if isinstance(outcome, TransportFailure):
         return not outcome.certificate and (outcome.unsent or retryable)
+    if was_not_processed(outcome):
+        return True
     return retryable and outcome.status in RETRYABLE_STATUSES
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from airflow_provider_carol.exceptions import CarolApiError, CarolConfigError, CarolError, CarolNotFound
 from airflow_provider_carol.hooks.core import endpoints
+from airflow_provider_carol.hooks.core.durable import state_store
 from airflow_provider_carol.hooks.core.hook import CarolHookBase
 from airflow_provider_carol.hooks.staging import schema, sources
 from airflow_provider_carol.hooks.staging.batches import (
@@ -33,6 +34,7 @@ from airflow_provider_carol.hooks.staging.codec import (
     RecordEncoder,
     validate_chunking,
 )
+from airflow_provider_carol.hooks.staging.resume import AckLedger
 from airflow_provider_carol.hooks.staging.sender import DEFAULT_MAX_IN_FLIGHT, IntakeSender
 
 SOURCE_KEYS = ("data", "path", "sql", "sql_conn_id", "sql_parameters", "file_format")
@@ -195,9 +197,14 @@ class StagingApi(CarolHookBase):
             total_records=planned.records if planned else sources.cheap_count(spec),
             progress_interval=progress_interval,
         )
+        # Chunks an earlier try of this Airflow task had acknowledged are not sent again.
+        ledger = AckLedger(state_store(purpose="the staging chunks Carol acknowledged"), batch_id, self.log)
         # In-memory data is encoded whole before the first request: a bad value sends nothing.
         stats = sender.send(
-            chunks, validate_first=spec.in_memory, expected_chunks=planned.chunks if planned else None
+            chunks,
+            validate_first=spec.in_memory,
+            expected_chunks=planned.chunks if planned else None,
+            ledger=ledger,
         )
         if planned is not None and (stats.requests, stats.records) != (planned.chunks, planned.records):
             raise CarolError(
@@ -208,6 +215,14 @@ class StagingApi(CarolHookBase):
         summary_sent = bool(send_summary and stats.requests)
         if summary_sent:
             self.send_batch_summary(batch_id, stats.records, stats.requests, started_at=started_at)
+        if ledger.skipped:
+            self.log.info(
+                "Staging %r: %d chunk(s) acknowledged by an earlier try were not sent again.",
+                staging_name,
+                ledger.skipped,
+            )
+        if summary_sent or not send_summary:
+            ledger.forget()  # this task's part of the batch is complete
         counts = (stats.records, stats.requests, stats.bytes, stats.compressed_bytes, stats.seconds)
         return SendSummary(batch_id, staging_name, connector_id, *counts, first_sequence, summary_sent)
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import zlib
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import msgspec
@@ -83,7 +84,14 @@ class Chunk:
     sequence: int
     first_row: int
     records: int
-    body: bytes
+    body: bytes = field(repr=False)
+    #: CRC-32 and length of ``body``, kept when the body is dropped (resume checks, byte counts).
+    crc: int = 0
+    size: int = 0
+
+    def without_body(self) -> Chunk:
+        """The same chunk without its JSON (kept while only its compressed form is needed)."""
+        return replace(self, body=b"")
 
 
 class RecordEncoder:
@@ -191,7 +199,7 @@ class Chunker:
             yield from self._oversized(records, body, first_row)
             return
         self._row += len(records)
-        chunk = Chunk(self._next_sequence, first_row, len(records), body)
+        chunk = Chunk(self._next_sequence, first_row, len(records), body, zlib.crc32(body), len(body))
         self._next_sequence += 1
         yield chunk
 

@@ -12,7 +12,7 @@ import functools
 import threading
 import time
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -20,6 +20,7 @@ from airflow_provider_carol.exceptions import CarolApiError, CarolConnectionErro
 from airflow_provider_carol.hooks.core import endpoints
 from airflow_provider_carol.hooks.core.protocols import IntakeClient, LoggerLike
 from airflow_provider_carol.hooks.staging.codec import Chunk
+from airflow_provider_carol.hooks.staging.resume import AckLedger
 
 GZIP_JSON_HEADERS = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
 DEFAULT_MAX_IN_FLIGHT = 4
@@ -118,31 +119,28 @@ class IntakeSender:
         self.progress = Progress(hook.log, f"Staging {staging_name!r}", total_records, progress_interval)
 
     def send(
-        self, chunks: Iterable[Chunk], *, validate_first: bool = False, expected_chunks: int | None = None
+        self,
+        chunks: Iterable[Chunk],
+        *,
+        validate_first: bool = False,
+        expected_chunks: int | None = None,
+        ledger: AckLedger | None = None,
     ) -> IntakeStats:
         """Send every chunk (sequence numbers are the chunks' own) and return the acknowledged totals.
 
         ``validate_first`` encodes every chunk before the first request (compressing them meanwhile on
         the pool), so a bad value or a chunk count other than ``expected_chunks`` sends nothing.
+        ``ledger`` records acknowledgements as they come, and skips chunks an earlier try had
+        acknowledged (they still count in the totals: Carol holds them).
         """
         failures: list[BaseException] = []
         slots = threading.BoundedSemaphore(self.max_in_flight * 2)
-        with ThreadPoolExecutor(self.max_in_flight, thread_name_prefix="carol-intake") as pool:
-            items: Iterable[tuple[Chunk, Future[tuple[bytes, int]] | None]] = (
-                self._encode_all(chunks, pool, expected_chunks)
-                if validate_first
-                else ((chunk, None) for chunk in chunks)
-            )
-            for chunk, packed in items:
-                slots.acquire()
-                if failures:
-                    slots.release()
-                    break
-                future = pool.submit(self._post, chunk, packed)
-                future.add_done_callback(
-                    functools.partial(self._done, chunk=chunk, slots=slots, failures=failures)
-                )
-                self.progress.maybe_log()
+        try:
+            with ThreadPoolExecutor(self.max_in_flight, thread_name_prefix="carol-intake") as pool:
+                self._submit_all(chunks, pool, slots, failures, validate_first, expected_chunks, ledger)
+        finally:
+            if ledger is not None:
+                ledger.close()  # what was acknowledged stays acknowledged, failure or not
         close = getattr(chunks, "close", None)
         if close is not None:
             close()  # release a file or a DB cursor when we stopped early
@@ -151,14 +149,52 @@ class IntakeSender:
         self.progress.maybe_log(force=True)
         return self.progress.finish()
 
+    def _submit_all(
+        self,
+        chunks: Iterable[Chunk],
+        pool: ThreadPoolExecutor,
+        slots: threading.BoundedSemaphore,
+        failures: list[BaseException],
+        validate_first: bool,
+        expected_chunks: int | None,
+        ledger: AckLedger | None,
+    ) -> None:
+        """Hand each chunk to the pool (at most twice ``max_in_flight`` waiting), stop at a failure."""
+        skip = ledger.already_acknowledged if ledger is not None else None
+        items: Iterable[tuple[Chunk, Future[tuple[bytes, int]] | None]] = (
+            self._encode_all(chunks, pool, expected_chunks, skip)
+            if validate_first
+            else ((chunk, None) for chunk in chunks)
+        )
+        for chunk, packed in items:
+            if skip is not None and packed is None and (validate_first or skip(chunk)):
+                self.progress.add(chunk.records, chunk.size, 0)  # acknowledged by an earlier try
+                continue
+            slots.acquire()
+            if failures:
+                slots.release()
+                break
+            future = pool.submit(self._post, chunk, packed)
+            future.add_done_callback(
+                functools.partial(self._done, chunk=chunk, slots=slots, failures=failures, ledger=ledger)
+            )
+            self.progress.maybe_log()
+
     def _encode_all(
-        self, chunks: Iterable[Chunk], pool: ThreadPoolExecutor, expected_chunks: int | None
-    ) -> list[tuple[Chunk, Future[tuple[bytes, int]]]]:
-        """Encode everything here (errors raise before any request) while the pool compresses."""
-        packed = []
+        self,
+        chunks: Iterable[Chunk],
+        pool: ThreadPoolExecutor,
+        expected_chunks: int | None,
+        skip: Callable[[Chunk], bool] | None,
+    ) -> list[tuple[Chunk, Future[tuple[bytes, int]] | None]]:
+        """Encode everything here (errors raise before any request) while the pool compresses.
+
+        A chunk ``skip`` says was acknowledged already is not compressed (its future is None).
+        """
+        packed: list[tuple[Chunk, Future[tuple[bytes, int]] | None]] = []
         for chunk in chunks:  # keep only the compressed body: the JSON is dropped as soon as it is packed
-            future = pool.submit(self._compress, chunk.body)
-            packed.append((Chunk(chunk.sequence, chunk.first_row, chunk.records, b""), future))
+            future = None if skip is not None and skip(chunk) else pool.submit(self._compress, chunk.body)
+            packed.append((chunk.without_body(), future))
         records = sum(chunk.records for chunk, _ in packed)
         if expected_chunks is not None and len(packed) != expected_chunks:
             raise CarolError(
@@ -194,11 +230,14 @@ class IntakeSender:
         chunk: Chunk,
         slots: threading.BoundedSemaphore,
         failures: list[BaseException],
+        ledger: AckLedger | None,
     ) -> None:
         try:
             error = future.exception()
             if error is None:
                 self.progress.add(chunk.records, *future.result())
+                if ledger is not None:
+                    ledger.acknowledged(chunk)
             elif isinstance(error, _Skipped):
                 pass
             elif not failures:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from airflow_provider_carol.exceptions import CarolApiError, CarolConfigError, CarolError
+from airflow_provider_carol.exceptions import CarolApiError, CarolConfigError, CarolError, CarolTaskFailed
 from airflow_provider_carol.hooks.core import endpoints
 from airflow_provider_carol.hooks.core.async_hook import CarolAsyncHookBase
 from airflow_provider_carol.hooks.core.config import CarolConnectionConfig
@@ -21,7 +21,12 @@ from airflow_provider_carol.hooks.core.protocols import LoggerLike
 from airflow_provider_carol.hooks.core.transport import Call, Flow, Json, Parallel, Sleep
 from airflow_provider_carol.hooks.tasks.logs import LogEntry, log_entries_payload
 from airflow_provider_carol.hooks.tasks.models import CarolTask, CarolTaskLogEntry
-from airflow_provider_carol.hooks.tasks.polling import Waiter, WaitPolicy
+from airflow_provider_carol.hooks.tasks.polling import (
+    DEFAULT_UNKNOWN_STATUS_TIMEOUT,
+    Waiter,
+    WaitPolicy,
+    unknown_status_message,
+)
 from airflow_provider_carol.hooks.tasks.tracker import needs_decision
 
 
@@ -62,10 +67,12 @@ def required(task_id: object) -> str:
 
 @dataclass(frozen=True)
 class WaitOutcome:
-    """How a wait for one task ended: its last state seen, and whether the deadline ended it."""
+    """How a wait for one task ended: its last state seen, and whether the deadline or an unknown status
+    (lasting ``unknown_status_timeout``) ended it."""
 
     task: CarolTask | None
     timed_out: bool
+    unknown: bool = False
 
 
 @dataclass(frozen=True)
@@ -171,6 +178,8 @@ def wait_for_task(task_id: str, policy: WaitPolicy, log: LoggerLike) -> Flow[Wai
         last = task or last
         if task is not None and task.state.is_terminal:
             return WaitOutcome(task, timed_out=False)
+        if task is not None and waiter.stuck(task):
+            return WaitOutcome(task, timed_out=False, unknown=True)
         if waiter.timed_out():
             return WaitOutcome(last, timed_out=True)
         yield Sleep(waiter.pause())
@@ -184,11 +193,13 @@ def watch_tasks(
     ``awaiting`` maps reprocessed ids to the start date of the run that failed; such a task counts as
     restarted once seen non-failed or with a new start date.
     """
-    waiter = Waiter(policy, log)
+    pacer, waiters = Waiter(policy, log), {t: Waiter(policy, log) for t in task_ids}
     pending, restarted, statuses = dict(awaiting), [], {}
     while True:
-        polled: list[CarolTask | None] = yield Parallel([poll_task(t, waiter) for t in task_ids])
+        polled: list[CarolTask | None] = yield Parallel([poll_task(t, waiters[t]) for t in task_ids])
         for task in filter(None, polled):
+            if waiters[task.task_id].stuck(task):
+                raise CarolTaskFailed(unknown_status_message(task, policy.unknown_status_timeout))
             statuses[task.task_id] = task.status
             if task.task_id in pending and (
                 not task.state.is_failed or task.started != pending[task.task_id]
@@ -197,9 +208,9 @@ def watch_tasks(
                 restarted.append(task.task_id)
         if needs_decision(task_ids, statuses, pending):
             return WatchOutcome(statuses, restarted)
-        if waiter.timed_out():
+        if pacer.timed_out():
             return WatchOutcome(statuses, restarted, timed_out=True)
-        yield Sleep(waiter.pause())
+        yield Sleep(pacer.pause())
 
 
 # ---------------------------------------------------------------------------------------------- hook methods
@@ -248,13 +259,23 @@ class TasksApi(CarolHookBase):
         poll_interval: float = 5.0,
         max_poll_interval: float = 60.0,
         timeout: float | None = None,
+        unknown_status_timeout: float | None = DEFAULT_UNKNOWN_STATUS_TIMEOUT,
     ) -> CarolTask:
         """Poll until the task is terminal (see :mod:`~.polling`); blocks a worker slot.
 
-        Raises ``TimeoutError`` after ``timeout`` seconds.
+        Raises ``TimeoutError`` after ``timeout`` seconds, :class:`CarolTaskFailed` when a status this
+        provider does not know lasts ``unknown_status_timeout`` seconds, :class:`CarolNotFound` when the
+        task disappears.
         """
-        policy = WaitPolicy.within(timeout, poll_interval=poll_interval, max_poll_interval=max_poll_interval)
+        policy = WaitPolicy.within(
+            timeout,
+            poll_interval=poll_interval,
+            max_poll_interval=max_poll_interval,
+            unknown_status_timeout=unknown_status_timeout,
+        )
         outcome = self.run(wait_for_task(task_id, policy, self.log))
+        if outcome.unknown and outcome.task is not None:
+            raise CarolTaskFailed(unknown_status_message(outcome.task, unknown_status_timeout))
         if outcome.timed_out or outcome.task is None:
             status = outcome.task.status if outcome.task else "unknown"
             raise TimeoutError(f"Carol task {task_id} still {status} after {timeout} s.")

@@ -2,7 +2,8 @@
 
 Pauses start at ``poll_interval`` and grow x1.5 up to ``max_poll_interval``; a wall-clock ``deadline``
 (epoch seconds, so it survives a move to another triggerer) bounds the wait; a status this provider does
-not know is logged once per wait; a poll that fails transiently (after the hook's own retries) is
+not know is logged once per wait and ends the wait once it has lasted ``unknown_status_timeout``
+seconds (so no wait lasts forever); a poll that fails transiently (after the hook's own retries) is
 tolerated ``transient_errors`` times in a row before the error ends the wait.
 """
 
@@ -24,6 +25,8 @@ from airflow_provider_carol.hooks.tasks.models import CarolTask
 BACKOFF = 1.5
 #: Consecutive polls that may fail transiently (after the hook's own retries) before the error escapes.
 MAX_TRANSIENT_POLL_ERRORS = 3
+#: How long a status this provider does not know may last before the wait ends with an error.
+DEFAULT_UNKNOWN_STATUS_TIMEOUT = 3600.0
 
 
 @dataclass(frozen=True)
@@ -34,12 +37,15 @@ class WaitPolicy:
     :param max_poll_interval: cap of the growing pause, seconds.
     :param deadline: wall-clock epoch seconds after which the wait ends (None: never).
     :param transient_errors: consecutive transient poll failures tolerated.
+    :param unknown_status_timeout: seconds a status this provider does not know may last before the wait
+        ends with an error (None: wait on it like any running status).
     """
 
     poll_interval: float = 5.0
     max_poll_interval: float = 60.0
     deadline: float | None = None
     transient_errors: int = MAX_TRANSIENT_POLL_ERRORS
+    unknown_status_timeout: float | None = DEFAULT_UNKNOWN_STATUS_TIMEOUT
 
     def __post_init__(self) -> None:
         if not self.poll_interval > 0 or not self.max_poll_interval > 0:
@@ -49,9 +55,13 @@ class WaitPolicy:
             )
         if self.transient_errors < 0:
             raise CarolConfigError(f"transient_errors must not be negative, got {self.transient_errors!r}.")
+        if self.unknown_status_timeout is not None and self.unknown_status_timeout < 0:
+            raise CarolConfigError(
+                f"unknown_status_timeout must not be negative, got {self.unknown_status_timeout!r}."
+            )
 
     @classmethod
-    def within(cls, timeout: float | None, **kwargs: float) -> WaitPolicy:
+    def within(cls, timeout: float | None, **kwargs: float | None) -> WaitPolicy:
         """A policy whose deadline is ``timeout`` seconds from now (None: no deadline)."""
         return cls(deadline=None if timeout is None else time.time() + timeout, **kwargs)  # type: ignore[arg-type]
 
@@ -72,6 +82,7 @@ class Waiter:
     interval: float = field(init=False)
     errors: int = field(default=0, init=False)
     unknown: set[str] = field(default_factory=set, init=False)
+    unknown_since: float | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.interval = self.policy.poll_interval
@@ -93,11 +104,23 @@ class Waiter:
     def observe(self, task: CarolTask) -> None:
         """A successful poll: reset the error budget; log a status we do not know, once per wait."""
         self.errors = 0
-        if not task.state.is_known and task.status not in self.unknown:
+        if task.state.is_known:
+            self.unknown_since = None
+            return
+        if self.unknown_since is None:
+            self.unknown_since = time.time()
+        if task.status not in self.unknown:
             self.unknown.add(task.status)
             self.log.warning(
                 "Carol task %s reports unknown status %r; still waiting.", task.task_id, task.status
             )
+
+    def stuck(self, task: CarolTask) -> bool:
+        """Whether ``task``'s unknown status has lasted ``unknown_status_timeout`` (the wait must end)."""
+        limit = self.policy.unknown_status_timeout
+        if task.state.is_known or limit is None or self.unknown_since is None:
+            return False
+        return time.time() - self.unknown_since >= limit
 
     def tolerate(self, task_id: str, exc: CarolError) -> bool:
         """True when a failed poll may be retried at the next pause (logged); False: let it end the wait."""
@@ -106,3 +129,13 @@ class Waiter:
             return False
         self.log.warning("Polling Carol task %s failed (%s); will poll again.", task_id, exc)
         return True
+
+
+def unknown_status_message(task: CarolTask, limit: float | None) -> str:
+    """Why a wait ended on a status this provider does not know."""
+    return (
+        f"Carol task {task.task_id} reports status {task.status!r}, which this provider does not know, "
+        f"and it lasted {limit or 0:.0f} s (unknown_status_timeout); it is treated as a failure. Known "
+        "statuses: COMPLETED, FAILED, CANCELED and the running ones (READY, PENDING, QUEUED, RUNNING, "
+        "PROCESSING, WAITING)."
+    )

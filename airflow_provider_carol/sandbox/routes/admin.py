@@ -53,6 +53,12 @@ async def requests_log(request: Request) -> Any:
     return json_response(state_of(request).requests.to_json())
 
 
+@router.get("/in_flight")
+async def in_flight(request: Request) -> Any:
+    """How many (non-admin) requests the sandbox is handling right now."""
+    return json_response({"in_flight": state_of(request).requests.in_flight})
+
+
 @router.post("/tasks")
 async def create_task(request: Request) -> Any:
     state = state_of(request)
