@@ -1,0 +1,49 @@
+"""One deployment for every test under tests/deployment, started on first use and stopped at session end.
+
+When a deployment test fails, the tails of every process log (PostgreSQL, Redis, the sandbox, each
+Airflow process) are attached to its report. The start-up timings are printed in the terminal summary.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.deployment.harness import Deployment, running_deployment
+
+_STATE: dict[str, Any] = {}
+
+
+@pytest.fixture(scope="session")
+def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    """The running deployment (CeleryExecutor, PostgreSQL, Redis, sandbox); shared by the whole session."""
+    root = tmp_path_factory.mktemp("deployment")
+    _STATE["root"] = root
+    with running_deployment(root) as running:
+        _STATE["timings"] = dict(running.timings)
+        _STATE["deployment"] = running
+        yield running
+        _STATE.pop("deployment", None)
+    _STATE["stopped"] = True
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    running = _STATE.get("deployment")
+    if report.failed and running is not None and "deployment" in item.keywords:
+        report.sections.append(("deployment process logs", running.log_tails()))
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    timings = _STATE.get("timings")
+    if timings:
+        steps = json.dumps({k: round(v, 1) for k, v in timings.items()})
+        terminalreporter.write_line(
+            f"deployment: ready in {timings['dags_parsed']:.1f} s (seconds since start: {steps}); "
+            f"logs in {_STATE['root']}"
+        )
