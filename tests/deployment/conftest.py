@@ -30,6 +30,15 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
     _STATE["stopped"] = True
 
 
+@pytest.fixture(scope="session")
+def observations(deployment: Deployment) -> Iterator[dict[str, Any]]:
+    """What the tests saw (states, hosts, counts), written to ``observations.json`` in the deployment dir."""
+    seen: dict[str, Any] = {}
+    _STATE["observations"] = seen
+    yield seen
+    (deployment.root / "observations.json").write_text(json.dumps(seen, indent=2, default=str))
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     outcome = yield
@@ -46,4 +55,8 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.write_line(
             f"deployment: ready in {timings['dags_parsed']:.1f} s (seconds since start: {steps}); "
             f"logs in {_STATE['root']}"
+        )
+    if _STATE.get("observations"):
+        terminalreporter.write_line(
+            "deployment observations: " + json.dumps(_STATE["observations"], default=str)
         )
