@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil
 import requests
 
 from airflow_provider_carol.sandbox.control import Sandbox
@@ -95,6 +96,15 @@ def wait_for(
     raise DeploymentError(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})\n{details}")
 
 
+def _running(process: psutil.Process | int) -> bool:
+    """True for a live process (a zombie waiting to be reaped is dead)."""
+    try:
+        proc = process if isinstance(process, psutil.Process) else psutil.Process(process)
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
 @dataclass
 class Process:
     """One started process (the leader of its own process group) and the file its output goes to."""
@@ -103,6 +113,8 @@ class Process:
     popen: subprocess.Popen[bytes]
     log_path: Path
     ports: tuple[int, ...] = ()
+    #: Descendants still running after their group was stopped (killed then; teardown reports them).
+    strays: list[psutil.Process] = field(default_factory=list)
 
     @property
     def pid(self) -> int:
@@ -129,12 +141,37 @@ class Process:
         return "\n".join(text.splitlines()[-lines:])
 
     def kill_group(self, sig: int = signal.SIGKILL) -> None:
-        """Send ``sig`` to the whole process group (the process and everything it forked)."""
+        """Send ``sig`` to the process group the process leads (itself and what it forked)."""
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.popen.pid, sig)
 
+    def descendants(self) -> list[psutil.Process]:
+        """Every live descendant, also those in process groups of their own.
+
+        Airflow's task supervisor starts each task process in a new process group
+        (``supervisor.py``: ``new_process_group=True``), so a signal to the worker's group misses it.
+        """
+        try:
+            return psutil.Process(self.popen.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            return []
+
+    def kill_tree(self) -> list[int]:
+        """SIGKILL the group and every descendant's group (a crashed worker host); the pids killed."""
+        tree = self.descendants()
+        self.kill_group(signal.SIGKILL)
+        for child in tree:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(os.getpgid(child.pid), signal.SIGKILL)
+            with contextlib.suppress(psutil.NoSuchProcess):
+                child.kill()
+        psutil.wait_procs(tree, timeout=60)
+        return [self.popen.pid, *(child.pid for child in tree)]
+
     def stop(self, timeout: float = 30.0) -> None:
-        """SIGTERM the group, wait for it to empty, SIGKILL what is left; reap the leader."""
+        """SIGTERM the group, wait for it to empty, SIGKILL what is left (also descendants that left the
+        group, such as task processes); reap the leader."""
+        tree = self.descendants()
         for sig in (signal.SIGTERM, signal.SIGKILL):
             self.kill_group(sig)
             deadline = time.monotonic() + timeout
@@ -147,6 +184,11 @@ class Process:
                 break
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.popen.wait(timeout=timeout)
+        self.strays = [child for child in tree if _running(child)]
+        for child in self.strays:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                child.kill()
+        psutil.wait_procs(self.strays, timeout=timeout)
 
 
 @dataclass
@@ -160,6 +202,8 @@ class Deployment:
     sandbox: Sandbox
     database_url: str
     processes: dict[str, Process] = field(default_factory=dict)
+    #: Processes the tests killed on purpose (kept so teardown checks their groups are gone too).
+    killed: list[Process] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     _token: str | None = None
     _session: requests.Session = field(default_factory=requests.Session)
@@ -170,7 +214,7 @@ class Deployment:
         """Start ``airflow <args>`` as process ``name`` (its own group, output to ``<name>.log``)."""
         env = dict(self.env)
         env["CAROL_DEPLOYMENT_HOSTNAME"] = hostname or name
-        log_path = self.root / "logs" / f"{name}.log"
+        log_path = self.log_path(name)
         with log_path.open("ab") as out:
             popen = subprocess.Popen(
                 [str(VENV_BIN / "airflow"), *args],
@@ -194,12 +238,22 @@ class Deployment:
         service = SERVICES_BY_NAME[name]
         return self.start_airflow(name, *services.harness_command(service))
 
-    def kill(self, name: str) -> None:
-        """SIGKILL process ``name`` with its whole process group (what a crashed host looks like)."""
-        process = self.processes[name]
-        process.kill_group(signal.SIGKILL)
+    def log_path(self, name: str) -> Path:
+        """Where process ``name`` writes (a restarted process appends to the same file)."""
+        return self.root / "logs" / f"{name}.log"
+
+    def kill(self, name: str) -> list[int]:
+        """SIGKILL process ``name``, its process group and every descendant (what a crashed host looks
+        like: the running task's process dies with its worker); the pids killed."""
+        process = self.processes.pop(name)
+        self.killed.append(process)
+        killed = process.kill_tree()
         process.popen.wait(timeout=60)
         wait_for(f"{name}'s process group to be gone", lambda: not process.group_alive(), 60, 0.2)
+        alive = [pid for pid in killed if _running(pid)]
+        if alive:
+            raise DeploymentError(f"{name}: processes {alive} survived SIGKILL")
+        return killed
 
     def check_alive(self) -> None:
         """Raise with the log tails if any process died by itself."""
@@ -222,7 +276,7 @@ class Deployment:
 
     def worker_ready(self, name: str, since: int = 0) -> bool:
         """True once worker ``name`` logged Celery's "ready." line (after byte offset ``since``)."""
-        path = self.processes[name].log_path
+        path = self.log_path(name)
         return path.exists() and f"{name}@carol-deployment ready." in path.read_text(errors="replace")[since:]
 
     def celery_ping(self, names: tuple[str, ...] = WORKERS) -> dict[str, Any]:
@@ -381,7 +435,9 @@ class Deployment:
         if self._pg is not None:
             self._pg.stop()
         ports = [port for p in self.processes.values() for port in p.ports]
-        survivors = [p.name for p in self.processes.values() if p.group_alive()]
+        every = [*self.processes.values(), *self.killed]
+        survivors = [p.name for p in every if p.group_alive()]
+        survivors += [f"{p.name} descendant {child.pid}" for p in every for child in p.strays]
         busy = [port for port in ports if port_open(port)]
         if survivors or busy:
             raise DeploymentError(f"teardown left process groups {survivors} and open ports {busy}")
