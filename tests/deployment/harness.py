@@ -668,7 +668,7 @@ def start_sandbox(log_dir: Path, state_dir: Path) -> tuple[Process, Sandbox]:
     env["PATH"] = f"{VENV_BIN}:{env.get('PATH', '/usr/bin:/bin')}"
     with out_path.open("wb") as out, log_path.open("ab") as err:
         popen = subprocess.Popen(
-            [str(VENV_BIN / "carol-sandbox"), "--port", "0", "--bigquery", "--state-dir", str(state_dir)],
+            [str(VENV_BIN / "carol-sandbox"), *services.SANDBOX_HARNESS_ARGS, "--state-dir", str(state_dir)],
             stdout=out,
             stderr=err,
             stdin=subprocess.DEVNULL,
@@ -704,22 +704,27 @@ def clean_environment() -> dict[str, str]:
 
 
 def deployment_environment(
-    root: Path, api_port: int, pg: PostgresCluster, redis_port: int, sandbox: Sandbox, password_file: Path
+    root: Path, api_port: int, database_url: str, redis_port: int, carol_default: str, password_file: Path
 ) -> dict[str, str]:
-    """The environment of every Airflow process: the shared description plus the harness-only settings."""
+    """The environment of every Airflow process: the shared description plus the harness-only settings.
+
+    ``carol_default`` is the sandbox's connection JSON, derived as scripts/demo.sh does
+    (``scripts/sandbox_info.py --connection``, i.e. ``Sandbox.connection_json("password")``).
+    """
     tmp = root / "tmp"
     tmp.mkdir(parents=True, exist_ok=True)
     api_base = f"http://127.0.0.1:{api_port}"
     from cryptography.fernet import Fernet
 
     endpoints = Endpoints(
-        database_url=pg.url(),
+        database_url=database_url,
         broker_url=f"redis://127.0.0.1:{redis_port}/0",
-        result_backend="db+" + pg.url(),  # SQLAlchemy 2.1 defaults postgresql:// to psycopg 3: name psycopg2
+        result_backend="db+"
+        + database_url,  # SQLAlchemy 2.1 defaults postgresql:// to psycopg 3: name psycopg2
         api_base_url=api_base,
         dags_folder=str(EXAMPLE_DAGS),
         # carol_default exactly as scripts/demo.sh derives it (scripts/sandbox_info.py --connection).
-        carol_default=sandbox.connection_json(auth_type="password"),
+        carol_default=carol_default,
         erp_sqlite=json.dumps({"conn_type": "sqlite", "host": str(tmp / "carol_ingest_erp" / "erp.db")}),
         jwt_secret=secrets.token_urlsafe(32),
         api_secret_key=secrets.token_urlsafe(32),
@@ -777,7 +782,10 @@ def running_deployment(root: Path, start_timeout: float = 900.0) -> Iterator[Dep
         password_file = root / "passwords.json"
         password_file.write_text(json.dumps({ADMIN_USER: password}))
         password_file.chmod(0o600)
-        env = deployment_environment(root, api_port, pg, extra[1].ports[0], sandbox, password_file)
+        carol_default = sandbox.connection_json(auth_type="password")
+        env = deployment_environment(
+            root, api_port, pg.url(), extra[1].ports[0], carol_default, password_file
+        )
         deployment = Deployment(
             root, env, f"http://127.0.0.1:{api_port}", password, sandbox, pg.url(), timings=timings, _pg=pg
         )

@@ -60,9 +60,12 @@ SERVICES: tuple[Service, ...] = (
         ("scheduler",),
         harness_args=("--skip-serve-logs",),
         harness_args_reason=_SKIP_SERVE_LOGS,
-        depends_on=("postgres", "airflow-init", "carol-sandbox", "airflow-apiserver"),
+        # redis only with the celery profile (compose: ``required: false``)
+        depends_on=("postgres", "airflow-init", "carol-sandbox", "airflow-apiserver", "redis"),
     ),
-    Service("airflow-dag-processor", ("dag-processor",), depends_on=("postgres", "airflow-init")),
+    Service(
+        "airflow-dag-processor", ("dag-processor",), depends_on=("postgres", "airflow-init", "carol-sandbox")
+    ),
     Service(
         "airflow-triggerer",
         ("triggerer",),
@@ -83,6 +86,13 @@ SERVICES: tuple[Service, ...] = (
 SERVICES_BY_NAME: dict[str, Service] = {service.name: service for service in SERVICES}
 #: The Airflow services that run for good (airflow-init only migrates and exits).
 LONG_RUNNING_AIRFLOW = tuple(s.name for s in SERVICES if s.airflow_command and s.name != "airflow-init")
+
+#: The sandbox's arguments in compose, and in the harness (which adds ``--state-dir <temp dir>``).
+SANDBOX_COMPOSE_ARGS: tuple[str, ...] = ("--host", "0.0.0.0", "--port", "8765")
+SANDBOX_HARNESS_ARGS: tuple[str, ...] = ("--port", "0", "--bigquery")
+#: Why they differ: the harness binds loopback (the default host) on a free port; the image has no
+#: BigQuery emulator (Python 3.13 venv, README "Known limits"), so only the harness passes --bigquery.
+SANDBOX_HARNESS_ONLY_OPTIONS = frozenset({"--bigquery", "--state-dir"})
 
 #: Settings with the same value in the harness and in docker-compose.yaml (with the celery profile).
 SHARED_ENV: dict[str, str] = {
