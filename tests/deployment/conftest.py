@@ -1,4 +1,6 @@
-"""One deployment for every test under tests/deployment, started on first use and stopped at session end.
+"""One deployment for every test under tests/deployment: started on first use, stopped after the last one.
+
+The fixtures are package-scoped, so the rest of the suite does not run beside an idle deployment.
 
 When a deployment test fails, the tails of every process log (PostgreSQL, Redis, the sandbox, each
 Airflow process) are attached to its report. The start-up timings are printed in the terminal summary.
@@ -17,9 +19,9 @@ from tests.deployment.harness import Deployment, running_deployment
 _STATE: dict[str, Any] = {}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    """The running deployment (CeleryExecutor, PostgreSQL, Redis, sandbox); shared by the whole session."""
+    """The running deployment (CeleryExecutor, PostgreSQL, Redis, sandbox), shared by tests/deployment."""
     root = tmp_path_factory.mktemp("deployment")
     _STATE["root"] = root
     with running_deployment(root) as running:
@@ -30,7 +32,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
     _STATE["stopped"] = True
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def observations(deployment: Deployment) -> Iterator[dict[str, Any]]:
     """What the tests saw (states, hosts, counts), written to ``observations.json`` in the deployment dir."""
     seen: dict[str, Any] = {}
