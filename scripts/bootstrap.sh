@@ -29,3 +29,4 @@ fi
 scripts/bootstrap-pycarol.sh      # the reference SDK in its own venv (conformance tests, benchmarks)
 scripts/bootstrap-browser.sh      # Debian's Chromium for the connection-form browser test
 scripts/bootstrap-bigquery.sh     # the local BigQuery emulator (Python 3.13, its own venv)
+scripts/bootstrap-deployment.sh   # Debian's PostgreSQL and redis-server for tests/deployment (not started)

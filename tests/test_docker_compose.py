@@ -226,3 +226,91 @@ def test_dockerfile_context_builds_the_provider_wheel(tmp_path: Path) -> None:
     assert "airflow_provider_carol/sandbox/__main__.py" in names
     assert "[apache_airflow_provider]" in entry_points
     assert "carol-sandbox = airflow_provider_carol.sandbox.__main__:main" in entry_points
+
+
+# -- the compose file and the deployment harness describe one deployment (tests/deployment/services.py) --
+CELERY_ENV = {"AIRFLOW_EXECUTOR": "CeleryExecutor"}
+
+
+def normalized_profile(binary: Path, profile: str | None,
+                       env: dict[str, str] | None = None) -> dict[str, Any]:
+    """``config --format json`` with ``profile`` enabled (None: the default services only)."""
+    args = ["--profile", profile] if profile else []
+    result = run_compose(binary, *args, "config", "--format", "json", env=env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)["services"]
+
+
+def harness_environment(tmp_path: Path) -> dict[str, str]:
+    """The Airflow processes' environment exactly as the harness builds it (nothing is started)."""
+    from tests.deployment.harness import clean_environment, deployment_environment
+
+    env = deployment_environment(tmp_path, 8080, "postgresql+psycopg2://airflow:pw@127.0.0.1:5432/airflow",
+                                 6379, '{"conn_type": "carol"}', tmp_path / "passwords.json")
+    inherited = clean_environment()  # the test process's own variables (PATH, HOME, ...), passed through
+    return {key: value for key, value in env.items() if key not in inherited}
+
+
+def test_compose_and_harness_start_the_same_services(compose_binary: Path) -> None:
+    from tests.deployment import services
+
+    celery = normalized_profile(compose_binary, "celery", CELERY_ENV)
+    assert set(celery) == {service.name for service in services.SERVICES}
+    default = normalized_profile(compose_binary, None)
+    assert set(default) == {service.name for service in services.SERVICES if service.profile is None}
+    for service in services.SERVICES:
+        composed = celery[service.name]
+        assert composed.get("profiles", [None]) == [service.profile], service.name
+        assert composed.get("deploy", {}).get("replicas", 1) == service.replicas, service.name
+        assert set(composed.get("depends_on", {})) == set(service.depends_on), service.name
+        if service.airflow_command:
+            assert composed["command"] == list(service.airflow_command), service.name
+    # The harness runs the same Airflow commands, plus only the flags it documents.
+    for service in services.SERVICES:
+        command = services.harness_command(service)
+        assert command[: len(service.airflow_command)] == list(service.airflow_command)
+        assert not service.harness_args or service.harness_args_reason, service.name
+    sandbox_args = celery["carol-sandbox"]["command"]
+    assert sandbox_args == list(services.SANDBOX_COMPOSE_ARGS)
+    harness_options = {arg for arg in services.SANDBOX_HARNESS_ARGS if arg.startswith("--")}
+    compose_options = {arg for arg in sandbox_args if arg.startswith("--")}
+    assert harness_options - compose_options <= services.SANDBOX_HARNESS_ONLY_OPTIONS
+
+
+def test_compose_and_harness_give_airflow_the_same_settings(compose_binary: Path, tmp_path: Path) -> None:
+    """Every Airflow service gets the shared settings with the same values on both sides; the only keys
+    one side has alone are the ones services.py documents (with why)."""
+    from tests.deployment import services
+
+    celery = normalized_profile(compose_binary, "celery", CELERY_ENV)
+    harness = harness_environment(tmp_path)
+    shared_keys = set(services.SHARED_ENV) | set(services.ENDPOINT_ENV_KEYS)
+    assert set(harness) == shared_keys | set(services.HARNESS_ONLY_ENV)
+    for key, value in services.SHARED_ENV.items():
+        assert harness[key] == value, key
+    for name in (*services.LONG_RUNNING_AIRFLOW, "airflow-init"):
+        env = celery[name]["environment"]
+        assert set(env) == shared_keys | set(services.COMPOSE_ONLY_ENV), (name, set(env) ^ shared_keys)
+        assert {key: env[key] for key in services.SHARED_ENV} == services.SHARED_ENV, name
+    # Without the profile the same file runs the LocalExecutor; nothing else changes.
+    default = normalized_profile(compose_binary, None)
+    for name in services.LONG_RUNNING_AIRFLOW:
+        if name in default:
+            env = default[name]["environment"]
+            assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+            assert {k: v for k, v in env.items() if k != "AIRFLOW__CORE__EXECUTOR"} == {
+                k: v for k, v in celery[name]["environment"].items() if k != "AIRFLOW__CORE__EXECUTOR"}
+
+
+def test_compose_endpoints_point_at_the_compose_services(compose_binary: Path) -> None:
+    """The endpoint settings differ from the harness's by host only: the same database, broker, backend."""
+    services = normalized_profile(compose_binary, "celery", CELERY_ENV)
+    env = services["airflow-scheduler"]["environment"]
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == "postgresql+psycopg2://airflow:airflow@postgres/airflow"
+    assert env["AIRFLOW__CELERY__RESULT_BACKEND"] == "db+" + env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+    assert env["AIRFLOW__CELERY__BROKER_URL"] == "redis://redis:6379/0"
+    assert env["AIRFLOW__CORE__DAGS_FOLDER"] == "/opt/airflow/dags"
+    # A run's tasks share /tmp on every Airflow container (the harness: one TMPDIR for all processes).
+    for name, service in services.items():
+        if name.startswith("airflow-"):
+            assert "/tmp" in {volume["target"] for volume in service["volumes"]}, name

@@ -50,12 +50,18 @@ def test_sensor_checks_once_then_defers_with_the_link_already_set(carol_sandbox)
 
 
 def test_deferred_sensor_resumes_from_the_trigger_event(carol_sandbox):
+    # RUNNING until the test completes it (a reprocess whose schedule completes at once): a timed
+    # schedule could already be COMPLETED when the sensor first looks, on a loaded machine.
     task_id = carol_sandbox.create_task(
-        [{"status": "RUNNING", "after": 0}, {"status": "COMPLETED", "after": 1}]
+        [{"status": "RUNNING", "after": 0}], reprocess_schedule=[{"status": "COMPLETED", "after": 0}]
     )
     sensor = CarolTaskSensor(task_id="wait", carol_task_id=task_id, deferrable=True, poke_interval=0.2)
     with pytest.raises(TaskDeferred) as deferred:
         sensor.execute(task_context())
+    token = carol_sandbox.issue_token()["access_token"]
+    carol_sandbox.session.post(
+        f"{carol_sandbox.url}/api/v1/tasks/{task_id}/reprocess", headers={"Authorization": token}, timeout=30
+    ).raise_for_status()
     event = asyncio.run(deferred.value.trigger.run().__anext__())
     assert sensor.execute_complete(task_context(), event.payload) == {
         "carol_task_id": task_id,
