@@ -170,6 +170,9 @@ def main() -> None:
     parser.add_argument("--rtt-ms", help="comma-separated round-trip times, e.g. 0,20,80 (WAN mode)")
     parser.add_argument("--link", default="auto", choices=["auto", "netem", "tun", "relay"])
     parser.add_argument("--trace", action="store_true", help="WAN mode: phases and connections per sender")
+    parser.add_argument(
+        "--cases", default="default,async,ours", help="WAN mode: which of default,async,ours to run (tuning)"
+    )
     parser.add_argument("--chunk-size", type=int, default=CHUNK_SIZE, help="our hook's chunk_size")
     parser.add_argument("--max-in-flight", type=int, default=MAX_IN_FLIGHT, help="our hook's max_in_flight")
     parser.add_argument("--child", choices=["ours", "raw"], help=argparse.SUPPRESS)
