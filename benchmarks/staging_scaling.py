@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shlex
 import shutil
 import sqlite3
@@ -148,13 +149,16 @@ def child(kind: str, info: dict, path: str) -> dict:
     if kind == "sql":
         import airflow.providers.sqlite.hooks.sqlite  # noqa: F401 - imported before the baseline
     before = current_rss_mb()
+    cpu = resource.getrusage(resource.RUSAGE_SELF)
     started = time.perf_counter()
     if kind == "parquet":
         summary = hook.send_to_staging("bench", path=path)
     else:
         summary = hook.send_to_staging("bench", sql=SQL, sql_conn_id="bench_sqlite")
     seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_SELF)
     return {
+        "cpu_seconds": after.ru_utime + after.ru_stime - cpu.ru_utime - cpu.ru_stime,
         "records": summary.records,
         "requests": summary.requests,
         "seconds": seconds,
@@ -183,6 +187,13 @@ def process_memory_mb(pid: int) -> dict[str, float]:
             if line.startswith(("VmRSS:", "VmHWM:")):
                 values[line.split(":")[0]] = int(line.split()[1]) / 1024
     return values
+
+
+def cpu_seconds(pid: int) -> float:
+    """user + system CPU seconds of another process (the sandbox), from /proc/<pid>/stat."""
+    with open(f"/proc/{pid}/stat") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def available_mb() -> float:
@@ -215,7 +226,10 @@ def run_size(kind: str, rows: int, ctx: dict) -> dict | None:
         "--path",
         str(path),
     ]
+    load, server_cpu = os.getloadavg()[0], cpu_seconds(process.pid)
     result = run_child(command, ctx["env"])
+    result["sandbox_cpu_seconds"] = cpu_seconds(process.pid) - server_cpu
+    result["load_before"] = load
     verify(sandbox, rows, check_ids=False)
     result["sandbox"] = process_memory_mb(process.pid)
     sandbox.reset()
@@ -275,9 +289,11 @@ def run_all(plan: list[tuple[str, int]], data_dir: Path | None) -> dict[tuple[st
 
 def report(results: dict[tuple[str, int], dict | None]) -> None:
     print(f"\ncores: {os.cpu_count()}, load average after: {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
+    print("CPU us/row: CPU seconds per row of the sender and of the sandbox, which the box's load does not")
+    print("inflate the way it inflates wall time (it still costs some: caches, context switches).")
     print(
         f"{'source':<8} {'rows':>11} {'time s':>8} {'records/s':>10} {'peak RSS MB':>12} "
-        f"{'RSS before MB':>14} {'sandbox RSS MB':>15}"
+        f"{'RSS before MB':>14} {'sandbox RSS MB':>15} {'CPU us/row':>11} {'sandbox CPU':>12} {'load':>5}"
     )
     for (kind, rows), result in results.items():
         if result is None:
@@ -286,14 +302,16 @@ def report(results: dict[tuple[str, int], dict | None]) -> None:
         print(
             f"{kind:<8} {rows:>11,} {result['seconds']:>8.1f} {result['records_per_s']:>10,.0f} "
             f"{result['peak_rss_mb']:>12.0f} {result['rss_before_send_mb']:>14.0f} "
-            f"{result['sandbox']['VmRSS']:>15.0f}"
+            f"{result['sandbox']['VmRSS']:>15.0f} {result['cpu_seconds'] / rows * 1e6:>11.1f} "
+            f"{result['sandbox_cpu_seconds'] / rows * 1e6:>12.1f} {result['load_before']:>5.1f}"
         )
     for kind in ("parquet", "sql"):
         big, small = results.get((kind, 10_000_000)), results.get((kind, 1_000_000))
         if big and small:
             print(
                 f"{kind}: peak RSS 10M/1M = {big['peak_rss_mb'] / small['peak_rss_mb']:.2f}, "
-                f"time 10M/1M = {big['seconds'] / small['seconds']:.1f} (linear: 10.0)"
+                f"time 10M/1M = {big['seconds'] / small['seconds']:.1f}, sender CPU 10M/1M = "
+                f"{big['cpu_seconds'] / small['cpu_seconds']:.1f} (linear: 10.0)"
             )
     print(
         "Every size verified through the sandbox admin API: row count, one complete batch, "
