@@ -14,13 +14,14 @@ benchmark prints which one it was):
            (a route plus ``route_localnet``), so URLs and TLS certificates are unchanged, but its own
            address is 198.18.x.2, which gRPC's ``local_channel_credentials`` refuses (``loopback_source``
            is False); ``auto`` skips it when the caller needs a loopback source.
-``tun``    The same namespace, joined by two TUN devices instead, with this module's user-space delay line
-           between them: each IP packet is held RTT/2 in its direction (order kept, nothing dropped). The
-           line also translates addresses so that inside the namespace both ends are 127.0.0.1 (gRPC's local
-           credentials work) while our side sees 198.18.x.2. Real TCP runs end to end: handshake, slow
-           start, MTU 1500, ACK clocking, all of it delayed. Costs CPU, ~10 us a packet: on a loaded
-           2-core box the line carries 30-35 MB/s (``demo --bulk-mb 50``), plenty for staging intake
-           (50,000 records are ~2 MB gzipped) but a cap for bulk reads (1M BigQuery rows are ~55 MB).
+``tun``    The same namespace, joined by two TUN devices instead, with ``_link_helper.py``'s user-space
+           delay line between them: each IP packet is held RTT/2 in its direction (order kept, nothing
+           dropped). The line also translates addresses so that inside the namespace both ends are
+           127.0.0.1 (gRPC's local credentials work) while our side sees 198.18.x.2. Real TCP runs end to
+           end: handshake, slow start, MTU 1500, ACK clocking, all of it delayed. Costs CPU, ~10 us a
+           packet: on a loaded 2-core box the line carries 30-35 MB/s (``demo --bulk-mb 50``), plenty for
+           staging intake (50,000 records are ~2 MB gzipped) but a cap for bulk reads (1M BigQuery rows
+           are ~55 MB).
 ``relay``  No namespaces (no root, no CAP_NET_ADMIN): a TCP relay on 127.0.0.1 that holds each direction's
            bytes for RTT/2 and forwards them in order. It relays bytes, so TLS stays end to end. It cannot
            delay the kernel's TCP handshake, so the first bytes of a connection wait one extra RTT instead;
