@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -127,6 +128,7 @@ def main() -> None:
     finally:
         sandbox.session.close()
         stop_sandbox(process)
+        shutil.rmtree(work, ignore_errors=True)
     report(pycarol, ours)
 
 
