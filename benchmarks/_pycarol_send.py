@@ -77,28 +77,32 @@ def main() -> None:
     parser.add_argument("--records", type=int, required=True)
     parser.add_argument("--mode", choices=["default", "async"], required=True)
     parser.add_argument("--staging", default="bench")
+    parser.add_argument("--trace", action="store_true", help="add urllib3 connection/response phases")
     args = parser.parse_args()
     info = json.loads(args.info)
 
+    from _trace import HttpTrace, summarise  # a sibling script: run as benchmarks/_pycarol_send.py
     from pycarol import Staging
 
     carol = pycarol_client(info)
     records = make_records(args.records)
-    started = time.perf_counter()
-    with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):  # its progress prints
-        Staging(carol).send_data(
-            args.staging, data=records, connector_id=info["connector_id"], async_send=args.mode == "async"
-        )
-    seconds = time.perf_counter() - started
-    json.dump(
-        {
-            "records": args.records,
-            "seconds": seconds,
-            "records_per_s": args.records / seconds,
-            "peak_rss_mb": peak_rss_mb(),
-        },
-        sys.stdout,
-    )
+    trace = HttpTrace() if args.trace else contextlib.nullcontext()
+    with trace:
+        started = time.perf_counter()
+        with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):  # its progress prints
+            Staging(carol).send_data(
+                args.staging, data=records, connector_id=info["connector_id"], async_send=args.mode == "async"
+            )
+        seconds = time.perf_counter() - started
+    result = {
+        "records": args.records,
+        "seconds": seconds,
+        "records_per_s": args.records / seconds,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+    if isinstance(trace, HttpTrace):
+        result["trace"] = summarise(trace.events, seconds)
+    json.dump(result, sys.stdout)
     print()
 
 

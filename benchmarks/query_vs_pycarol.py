@@ -1,6 +1,7 @@
 """BigQuery table -> DuckDB: pycarol 2.56.15 ``BQStorage`` + ``Memory`` vs ``CarolDuckDBOperator``, one run.
 
     .venv/bin/python benchmarks/query_vs_pycarol.py [--rows 1000000] [--streams 4] [--repeat 1]
+    .venv/bin/python benchmarks/query_vs_pycarol.py --rtt-ms 0,20,80 [--repeat 3] [--link auto]
 
 One ``carol-sandbox --bigquery`` serves both sides: the sandbox mints the temporary keys and the local
 BigQuery emulator (local-bigquery 0.3.2, see docs/bigquery.md) holds a generated table of ``--rows`` rows
@@ -21,6 +22,12 @@ with ``--streams`` streams, load it into an in-memory DuckDB, run one GROUP BY, 
 
 Prints rows/s, seconds, peak RSS and the RSS added by the read (peak minus RSS just before it) per side,
 and the ratios. The private key reaches the pycarol child on stdin, never on disk.
+
+With ``--rtt-ms`` both sides run behind a link with that round-trip time (``benchmarks/_network.py``),
+and every endpoint they use is behind it: the sandbox (ours fetches its key there), the emulator's REST
+API and its gRPC Storage Read API. The link must leave the client a 127.0.0.1 address of its own,
+because both sides reach the emulator through ``grpc.local_channel_credentials()``, so ``auto`` picks
+the TUN delay line or the relay, never netem. Per RTT the sides alternate ``--repeat`` times; medians.
 """
 
 from __future__ import annotations
@@ -29,10 +36,14 @@ import argparse
 import json
 import os
 import resource
+import shlex
+import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 PYCAROL_PYTHON = ROOT / ".venv-pycarol" / "bin" / "python"
@@ -233,7 +244,7 @@ def ensure_overlay() -> None:
     )
 
 
-def run_child(side: str, setup: dict, key: str | None) -> dict:
+def run_child(side: str, setup: dict, key: str | None, wrap: Callable[[list[str]], list[str]] = list) -> dict:
     python = str(PYCAROL_PYTHON) if side == "pycarol" else sys.executable
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     if side == "pycarol":
@@ -241,7 +252,7 @@ def run_child(side: str, setup: dict, key: str | None) -> dict:
     else:
         env.setdefault("AIRFLOW_HOME", str(ROOT / "benchmarks" / "results" / "airflow-home"))
     done = subprocess.run(
-        [python, __file__, "--child", side, "--setup", json.dumps(setup)],
+        wrap([python, __file__, "--child", side, "--setup", json.dumps(setup)]),
         input=(key + "\n") if key else "",
         capture_output=True,
         text=True,
@@ -257,7 +268,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--streams", type=int, default=4)
-    parser.add_argument("--repeat", type=int, default=1, help="runs per side; the best time is kept")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs per side; loopback keeps the best, --rtt-ms the median"
+    )
+    parser.add_argument("--rtt-ms", help="comma-separated round-trip times, e.g. 0,20,80 (WAN mode)")
+    parser.add_argument("--link", default="auto", choices=["auto", "tun", "relay"])
     parser.add_argument("--child", choices=["ours", "pycarol"], help=argparse.SUPPRESS)
     parser.add_argument("--setup", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -266,27 +281,90 @@ def main() -> None:
         print(json.dumps(child(json.loads(args.setup))))
         return
 
+    print(f"command: {shlex.join([sys.executable, *sys.argv])}")
     ensure_overlay()
     sandbox, info = start_sandbox()
     try:
         started = time.perf_counter()
         seed(info, args.rows)
         print(f"seeded {args.rows:,} rows x 6 columns in {time.perf_counter() - started:.1f} s")
-        setup = {"info": info, "streams": args.streams}
-        results: dict[str, list[dict]] = {"pycarol": [], "ours": []}
-        for _ in range(args.repeat):
-            for side in ("pycarol", "ours"):
-                outcome = run_child(side, setup, mint_key(info) if side == "pycarol" else None)
-                if (outcome["rows"], outcome["groups"]) != (args.rows, GROUPS):
-                    sys.exit(f"{side}: wrong result {outcome}")
-                results[side].append(outcome)
+        if args.rtt_ms:
+            run_wan(args, info)
+            return
+        print("link: loopback (no added latency; use --rtt-ms for a WAN link)")
+        results = run_sides({"info": info, "streams": args.streams}, info, args)
     finally:
         sandbox.terminate()
         sandbox.wait(timeout=30)
     report(results, args.rows)
 
 
+def run_sides(
+    setup: dict, info: dict, args: argparse.Namespace, wrap: Callable[[list[str]], list[str]] = list
+) -> dict[str, list[dict]]:
+    """``--repeat`` alternating runs of both sides; each must return the right row and group counts."""
+    results: dict[str, list[dict]] = {"pycarol": [], "ours": []}
+    for _ in range(args.repeat):
+        for side in ("pycarol", "ours"):
+            outcome = run_child(side, setup, mint_key(info) if side == "pycarol" else None, wrap)
+            if (outcome["rows"], outcome["groups"]) != (args.rows, GROUPS):
+                sys.exit(f"{side}: wrong result {outcome}")
+            results[side].append(outcome)
+    return results
+
+
+def client_view(info: dict, link: Any) -> dict:
+    """``info`` with every endpoint replaced by the port a client dials through ``link``."""
+    rest_host, rest_port = info["bigquery_endpoint"].rsplit(":", 1)
+    grpc_host, grpc_port = info["bigquery_storage_endpoint"].rsplit(":", 1)
+    port = link.expose(info["port"])
+    return {
+        **info,
+        "port": port,
+        "url": f"http://127.0.0.1:{port}",
+        "bigquery_endpoint": f"{rest_host}:{link.expose(int(rest_port))}",
+        "bigquery_storage_endpoint": f"{grpc_host}:{link.expose(int(grpc_port))}",
+    }
+
+
+def run_wan(args: argparse.Namespace, info: dict) -> None:
+    """Both sides behind the link at every RTT of ``--rtt-ms``; a table of medians per RTT."""
+    sys.path.insert(0, str(ROOT))
+    from benchmarks._network import format_probe, wan_link
+
+    rtts = [float(value) for value in args.rtt_ms.split(",")]
+    by_rtt: dict[float, dict[str, list[dict]]] = {}
+    measured: dict[float, float] = {}
+    with wan_link(args.link, need_loopback_source=True) as link:
+        client = client_view(info, link)
+        grpc_port = int(client["bigquery_storage_endpoint"].rsplit(":", 1)[1])
+        for rtt in rtts:
+            link.set_rtt(rtt)
+            print(link.describe())
+            probe = link.probe(client["port"])
+            measured[rtt] = probe["request_median_ms"]
+            print(f"  sandbox: {format_probe(probe)}")
+            print(f"  gRPC endpoint: {format_probe(link.probe(grpc_port, http=False))}")
+            by_rtt[rtt] = run_sides({"info": client, "streams": args.streams}, info, args, link.wrap)
+    print(
+        f"\n{args.rows:,} rows x 6 columns, {args.streams} streams; median of {args.repeat} alternating runs"
+    )
+    print(f"{'side':8} {'rtt ms':>6} {'measured':>8} {'seconds':>8} {'rows/s':>12} {'peak RSS MB':>12}")
+    for rtt in rtts:
+        seconds = {side: statistics.median(r["seconds"] for r in runs) for side, runs in by_rtt[rtt].items()}
+        for side, runs in by_rtt[rtt].items():
+            print(
+                f"{side:8} {rtt:>6g} {measured[rtt]:>8.1f} {seconds[side]:8.2f} "
+                f"{args.rows / seconds[side]:12,.0f} {max(r['peak_rss_mb'] for r in runs):12.0f}"
+            )
+        print(
+            f"speed ratio at rtt {rtt:g} ms (ours / pycarol rows/s): "
+            f"{seconds['pycarol'] / seconds['ours']:.2f}x"
+        )
+
+
 def report(results: dict[str, list[dict]], rows: int) -> None:
+    """The loopback table: best time per side, peak RSS and the RSS the read added."""
     best = {side: min(runs, key=lambda r: r["seconds"]) for side, runs in results.items()}
     peak = {side: max(r["peak_rss_mb"] for r in runs) for side, runs in results.items()}
     added = {side: max(r["peak_rss_mb"] - r["rss_before_mb"] for r in runs) for side, runs in results.items()}

@@ -1,6 +1,7 @@
 """Staging intake: pycarol 2.56.15 vs ``CarolHook.send_to_staging``, same records, same sandbox, one run.
 
     .venv/bin/python benchmarks/staging_vs_pycarol.py [--records 200000] [--parquet-rows 1000000]
+    .venv/bin/python benchmarks/staging_vs_pycarol.py --rtt-ms 0,20,80 [--repeat 3] [--link auto] [--trace]
 
 One ``carol-sandbox --tls`` process serves every case and is reset between them. Each case runs in its
 own subprocess (so peak RSS is per case): pycarol's default ``send_data`` and ``async_send=True`` (in
@@ -8,6 +9,14 @@ own subprocess (so peak RSS is per case): pycarol's default ``send_data`` and ``
 session with the same concurrency: the ceiling of this box). A second case streams a Parquet file of
 ``--parquet-rows`` rows through our hook. After each case the sandbox's admin API must show every
 record exactly once and a matching batch summary, else the script exits 1.
+
+With ``--rtt-ms`` the clients run behind a link with that round-trip time (``benchmarks/_network.py``:
+netem, a TUN delay line or a TCP relay, whichever this machine allows; the output names it and the RTT
+measured through it). Per RTT, pycarol's default send, its async send and our hook run interleaved
+``--repeat`` times on the same ``--records`` records (50,000 by default here: pycarol's default send
+opens a new TLS connection per 500-record request, ~4.5 RTTs each), each run verified through the
+sandbox's admin API. The table shows medians; the last line is the median ratio of our hook to
+pycarol's default at the largest RTT. ``--trace`` adds each sender's phases and connections.
 """
 
 from __future__ import annotations
@@ -15,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -26,26 +36,36 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from benchmarks._pycarol_send import make_records, peak_rss_mb, write_parquet  # noqa: E402
 
+WAN_RECORDS = 50_000
+
 PYCAROL_PYTHON = ROOT / ".venv-pycarol" / "bin" / "python"
 CHUNK_SIZE, MAX_IN_FLIGHT = 5000, 4
 
 
 # ------------------------------------------------------------------------------------------- children
-def child_ours(info: dict, records: int, path: str | None) -> dict:
+def child_ours(info: dict, records: int, path: str | None, args: argparse.Namespace) -> dict:
+    """Our hook sends ``records`` generated records (or the file ``path``); the clock covers the send."""
+    import contextlib
+
     from airflow_provider_carol.hooks.carol import CarolHook
     from airflow_provider_carol.sandbox.control import Sandbox
+    from benchmarks._trace import HttpTrace, summarise
 
     os.environ["AIRFLOW_CONN_CAROL_BENCH"] = Sandbox(info).connection_json("api_key")
     hook = CarolHook("carol_bench")
     hook.get_current()  # connect (and import everything) before the clock starts, as pycarol's Carol() does
     data = None if path else make_records(records)
     baseline = peak_rss_mb()
-    started = time.perf_counter()
-    summary = hook.send_to_staging(
-        "bench", data, path=path, chunk_size=CHUNK_SIZE, max_in_flight=MAX_IN_FLIGHT
-    )
-    seconds = time.perf_counter() - started
+    trace = HttpTrace() if args.trace else contextlib.nullcontext()
+    with trace:
+        started = time.perf_counter()
+        summary = hook.send_to_staging(
+            "bench", data, path=path, chunk_size=args.chunk_size, max_in_flight=args.max_in_flight
+        )
+        seconds = time.perf_counter() - started
+    extra = {"trace": summarise(trace.events, seconds)} if isinstance(trace, HttpTrace) else {}
     return {
+        **extra,
         "records": summary.records,
         "seconds": seconds,
         "records_per_s": summary.records / seconds,
@@ -102,7 +122,7 @@ def child_raw(info: dict, records: int) -> dict:
 
 
 # ------------------------------------------------------------------------------------------- parent
-def run_child(command: list[str], env: dict) -> dict:
+def run_child(command: list[str], env: dict | None) -> dict:
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         sys.exit(f"benchmark case failed: {' '.join(command[:4])}...\n{done.stderr[-3000:]}")
@@ -140,23 +160,44 @@ def line(name: str, result: dict, base: dict | None = None) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--records", type=int, default=200_000)
+    parser.add_argument(
+        "--records", type=int, default=None, help=f"default 200,000 (loopback), {WAN_RECORDS:,} with --rtt-ms"
+    )
     parser.add_argument("--parquet-rows", type=int, default=1_000_000)
-    parser.add_argument("--repeat", type=int, default=3, help="runs per case; the best is reported")
-    parser.add_argument("--child", choices=["ours", "raw"])
-    parser.add_argument("--info")
-    parser.add_argument("--path")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="runs per case; loopback reports the best, --rtt-ms the median"
+    )
+    parser.add_argument("--rtt-ms", help="comma-separated round-trip times, e.g. 0,20,80 (WAN mode)")
+    parser.add_argument("--link", default="auto", choices=["auto", "netem", "tun", "relay"])
+    parser.add_argument("--trace", action="store_true", help="WAN mode: phases and connections per sender")
+    parser.add_argument(
+        "--cases", default="default,async,ours", help="WAN mode: which of default,async,ours to run (tuning)"
+    )
+    parser.add_argument("--chunk-size", type=int, default=CHUNK_SIZE, help="our hook's chunk_size")
+    parser.add_argument("--max-in-flight", type=int, default=MAX_IN_FLIGHT, help="our hook's max_in_flight")
+    parser.add_argument("--child", choices=["ours", "raw"], help=argparse.SUPPRESS)
+    parser.add_argument("--info", help=argparse.SUPPRESS)
+    parser.add_argument("--path", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         info = json.loads(args.info)
         result = (
-            child_ours(info, args.records, args.path)
+            child_ours(info, args.records, args.path, args)
             if args.child == "ours"
             else child_raw(info, args.records)
         )
         print(json.dumps(result))
         return
+    print(f"command: {shlex.join([sys.executable, *sys.argv])}")
     args.load_before = " ".join(f"{value:.1f}" for value in os.getloadavg())
+    if args.rtt_ms:
+        from benchmarks._staging_wan import run_wan
+
+        args.records = args.records or WAN_RECORDS
+        run_wan(args)
+        return
+    args.records = args.records or 200_000
+    print("link: loopback (no added latency; use --rtt-ms for a WAN link)")
     run_benchmark(args)
 
 
@@ -176,7 +217,18 @@ def run_benchmark(args: argparse.Namespace) -> None:
         SSL_CERT_FILE=info["ca_bundle"],
         PYTHONPATH=str(ROOT),
     )
-    ours_cmd = [sys.executable, __file__, "--info", json.dumps(info), "--records", str(args.records)]
+    ours_cmd = [
+        sys.executable,
+        __file__,
+        "--info",
+        json.dumps(info),
+        "--records",
+        str(args.records),
+        "--chunk-size",
+        str(args.chunk_size),
+        "--max-in-flight",
+        str(args.max_in_flight),
+    ]
     pycarol_cmd = [
         str(PYCAROL_PYTHON),
         str(ROOT / "benchmarks" / "_pycarol_send.py"),
@@ -226,7 +278,8 @@ def report(args: argparse.Namespace, results: dict, parquet: dict | None) -> Non
     ours, raw = results["airflow-provider-carol"], results["raw transport (pre-compressed)"]
     print(
         f"\n{args.records:,} records (8 fields, nested dict, timestamp) to carol-sandbox --tls; "
-        f"chunks of {CHUNK_SIZE}, {MAX_IN_FLIGHT} in flight; best of {args.repeat} interleaved runs; "
+        f"chunks of {args.chunk_size}, {args.max_in_flight} in flight; "
+        f"best of {args.repeat} interleaved runs; "
         f"cores: {os.cpu_count()}, load average before: {args.load_before}"
     )
     print(f"{'case':<34} {'throughput':>17}  {'time':>9}  {'':>17}  vs pycarol default")
