@@ -1,5 +1,5 @@
 # The two commands a fresh clone needs: `make demo` and `make test`. Everything installs into .venv.
-.PHONY: demo test lint docs bootstrap clean
+.PHONY: demo test test-compat lint docs bootstrap clean
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -10,6 +10,10 @@ demo: bootstrap
 test: bootstrap
 	@scripts/test.sh
 
+# The oldest supported Airflow lines (3.1 on Python 3.10, 3.2 on Python 3.13), each in its own venv.
+test-compat: bootstrap
+	@scripts/test-compat.sh
+
 lint: bootstrap
 	@scripts/lint.sh
 
@@ -17,4 +21,4 @@ docs: bootstrap
 	.venv/bin/mkdocs build --strict --site-dir site
 
 clean:
-	rm -rf .venv .venv-pycarol .airflow .sandbox
+	rm -rf .venv .venv-pycarol .venv-airflow-3.1 .venv-airflow-3.2 .airflow .sandbox

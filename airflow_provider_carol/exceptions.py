@@ -8,7 +8,9 @@ instead of spending its retries.
 
 from __future__ import annotations
 
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from airflow.sdk.exceptions import AirflowException
+
+from airflow_provider_carol.compat import AirflowFailException
 
 
 class CarolError(AirflowException):

@@ -39,7 +39,7 @@ from benchmarks._pycarol_send import make_records, peak_rss_mb, write_parquet  #
 WAN_RECORDS = 50_000
 
 PYCAROL_PYTHON = ROOT / ".venv-pycarol" / "bin" / "python"
-CHUNK_SIZE, MAX_IN_FLIGHT = 5000, 4
+CHUNK_SIZE, MAX_IN_FLIGHT = 5000, 8  # the hook's defaults; the raw ceiling uses the same concurrency
 
 
 # ------------------------------------------------------------------------------------------- children

@@ -86,8 +86,8 @@ with DAG(
         """Create the demo ERP: open orders in the SQL database, closed ones in a Parquet archive."""
         import pyarrow as pa
         import pyarrow.parquet as pq
+        from airflow.exceptions import AirflowNotFoundException  # airflow.sdk.exceptions from 3.2 only
         from airflow.sdk import BaseHook
-        from airflow.sdk.exceptions import AirflowNotFoundException
 
         params, run_id = params or {}, run_id or "manual"
         conn_id = params["sql_conn_id"]

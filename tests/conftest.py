@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 _HOME = tempfile.mkdtemp(prefix="carol-airflow-home-")
@@ -38,3 +39,30 @@ def airflow_db(airflow_home: Path) -> None:
     from airflow.utils import db
 
     db.resetdb()
+
+
+@pytest.fixture
+def fresh_connection_form() -> Iterator[None]:
+    """The connection form as an API server builds it on its first request for it.
+
+    Airflow 3.1 collects a hook's form widgets when ``ProvidersManager`` first imports that hook; when
+    something else imported it earlier in the process (a connection test, a DAG run) without the UI's
+    wtforms stand-ins, the widgets are missing for the life of the process. Reset the (singleton)
+    manager and the form cache before and after, as Airflow's own tests do. 3.1's form builder also
+    leaves its ``MagicMock`` stand-ins for wtforms/flask_appbuilder in ``sys.modules``; they are removed
+    afterwards so later hook lookups see the real (absent) packages again.
+    """
+    import sys
+
+    from airflow.api_fastapi.core_api.services.ui.connections import HookMetaService
+    from airflow.providers_manager import ProvidersManager
+
+    stand_ins = ("wtforms", "flask_babel", "flask_appbuilder")
+    before = {name for name in sys.modules if name.split(".")[0] in stand_ins}
+    ProvidersManager()._cleanup()
+    HookMetaService.hook_meta_data.cache_clear()
+    yield
+    for name in [n for n in sys.modules if n.split(".")[0] in stand_ins and n not in before]:
+        del sys.modules[name]
+    ProvidersManager()._cleanup()
+    HookMetaService.hook_meta_data.cache_clear()

@@ -31,7 +31,7 @@ def test_provider_and_hook_are_registered():
     assert hook.connection_testable
 
 
-def test_connection_form_shows_every_contract_field_with_a_label():
+def test_connection_form_shows_every_contract_field_with_a_label(fresh_connection_form):
     from airflow.api_fastapi.core_api.services.ui.connections import HookMetaService
 
     meta = next(m for m in HookMetaService.hook_meta_data() if m.connection_type == "carol")

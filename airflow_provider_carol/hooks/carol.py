@@ -17,6 +17,7 @@ The request pipeline they all use (auth, retries, ``Retry-After``, error mapping
 
 from __future__ import annotations
 
+from airflow_provider_carol import compat
 from airflow_provider_carol.hooks.apps import AppsApi
 from airflow_provider_carol.hooks.bigquery.api import BigQueryApi
 from airflow_provider_carol.hooks.staging.api import StagingApi
@@ -36,6 +37,16 @@ class CarolHook(StagingApi, TasksApi, AppsApi, BigQueryApi):
     :param max_retry_wait: cap on any single wait, including a server's ``Retry-After``.
     :param pool_maxsize: keep-alive connections kept per host (for concurrent senders).
     """
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, object]:
+        """The connection form's extra fields on Airflow 3.1 (3.2+ reads ``conn-fields`` instead)."""
+        return compat.get_connection_form_widgets(cls)
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, object]:
+        """The connection form's field labels on Airflow 3.1 (3.2+ reads ``ui-field-behaviour``)."""
+        return compat.get_ui_field_behaviour(cls)
 
 
 __all__ = ["CarolHook"]

@@ -14,8 +14,7 @@ import os
 from typing import Any
 from urllib.parse import urlsplit
 
-from airflow.sdk.configuration import conf
-
+from airflow_provider_carol.compat import conf
 from airflow_provider_carol.log.remote import SCHEME, CarolRemoteLogIO
 
 LOG_LEVEL: str = conf.get("logging", "logging_level", fallback="INFO").upper()

@@ -16,6 +16,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_carol import compat
 from airflow_provider_carol.exceptions import (
     CarolApiError,
     CarolAuthError,
@@ -91,6 +92,7 @@ class _CarolTrigger(BaseTrigger):
         self.poll_interval = float(poll_interval)
         self.max_poll_interval = float(max_poll_interval)
         self.cancel_on_kill = bool(cancel_on_kill)
+        compat.warn_trigger_on_kill_unsupported(self.cancel_on_kill)
         # Validated now, in the worker, so a bad value fails before the task defers.
         self.hook_params = RetryPolicy.from_dict(hook_params).as_dict()
         self.unknown_status_timeout = (

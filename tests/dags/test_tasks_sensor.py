@@ -10,14 +10,20 @@ from datetime import datetime
 
 from airflow.sdk import DAG, task
 
+from airflow_provider_carol.compat import AIRFLOW_V_3_3_PLUS
 from airflow_provider_carol.sensors.tasks import CarolTaskSensor
 from tests.dagutil import create_sandbox_task, steps
+
+# completed_deferred must find its task still RUNNING (and defer). Before 3.3, dag.test() builds a new
+# in-process Execution API for every task (3.3 caches it), which puts ~3 s (more under load) between
+# create_completed and the sensor's first poke.
+COMPLETES_AFTER = 2 if AIRFLOW_V_3_3_PLUS else 10
 
 with DAG(dag_id="test_tasks_sensor", schedule=None, start_date=datetime(2024, 1, 1), catchup=False) as dag:
 
     @task(trigger_rule="all_done")
     def create_completed() -> str:
-        return create_sandbox_task(steps("COMPLETED", 2))
+        return create_sandbox_task(steps("COMPLETED", COMPLETES_AFTER))
 
     @task(trigger_rule="all_done")
     def create_failed() -> str:

@@ -10,6 +10,22 @@ from typing import Any
 import pytest
 
 
+def forget_logging_config(sdk_log: Any) -> None:
+    """Make the next ``load_remote_log_handler()`` re-read ``[logging]``.
+
+    3.2+ caches the loaded config in ``airflow.sdk.log._ActiveLoggingConfig``; 3.1 in the globals of
+    ``airflow.logging_config``, whose module ``__getattr__`` reloads ``REMOTE_TASK_LOG`` once it is gone.
+    """
+    if hasattr(sdk_log, "_ActiveLoggingConfig"):
+        sdk_log._ActiveLoggingConfig.set(None, None)
+        sdk_log._ActiveLoggingConfig.logging_config_loaded = False
+    else:
+        import airflow.logging_config as core
+
+        vars(core).pop("REMOTE_TASK_LOG", None)
+        core.DEFAULT_REMOTE_CONN_ID = None
+
+
 @pytest.fixture
 def carol_remote_logging(carol_sandbox: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """Configure task logging exactly as a task process does (``airflow.sdk.log.configure_logging``) with
@@ -28,7 +44,7 @@ def carol_remote_logging(carol_sandbox: Any, monkeypatch: pytest.MonkeyPatch) ->
     root = logging.getLogger()
     saved_root = (list(root.handlers), root.level)
     sys.modules.pop("airflow_provider_carol.log.config", None)
-    sdk_log._ActiveLoggingConfig.logging_config_loaded = False
+    forget_logging_config(sdk_log)
     sdk_log.reset_logging()
     sdk_log.configure_logging.__wrapped__(cache_logger_on_first_use=False)
     remote = sdk_log.load_remote_log_handler()
@@ -38,8 +54,7 @@ def carol_remote_logging(carol_sandbox: Any, monkeypatch: pytest.MonkeyPatch) ->
         if remote is not None:
             remote.flush(10)
             remote._shipper.close(5)
-        sdk_log._ActiveLoggingConfig.set(None, None)
-        sdk_log._ActiveLoggingConfig.logging_config_loaded = False
+        forget_logging_config(sdk_log)
         sdk_log.reset_logging()
         structlog.configure(**saved_structlog)
         root.handlers[:] = saved_root[0]

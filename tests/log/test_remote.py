@@ -11,14 +11,20 @@ import importlib
 import json
 import sys
 from datetime import datetime, timezone
+from types import SimpleNamespace
 from typing import Any
+from uuid import uuid4
 
 import pytest
 
+from airflow_provider_carol import compat
 from airflow_provider_carol.log import LOG_TASK_ID_KEY, CarolRemoteLogIO
+from tests.log.conftest import forget_logging_config
 
 REL = "dag_id=d/run_id=r/task_id=t/attempt=1.log"
 CONFIG_MODULE = "airflow_provider_carol.log.config"
+#: The task instance the supervisor passes to ``upload_to_remote`` (required before 3.3, logged by id).
+UPLOADING_TI = SimpleNamespace(id=uuid4())
 
 
 def task_line(event: str, level: str = "info", **extra: Any) -> bytes:
@@ -39,7 +45,7 @@ def run_supervisor(lines: list[bytes], rel: str = REL) -> Any:
         next(relay)
         for line in lines:
             relay.send(line)
-        upload_to_remote(logger)
+        upload_to_remote(logger, UPLOADING_TI)
     finally:
         handle.close()
     return logger
@@ -78,7 +84,7 @@ def test_a_second_upload_of_the_same_log_sends_nothing_twice(carol_sandbox, caro
 
     task_id = carol_sandbox.create_task([{"status": "RUNNING", "after": 0}])
     logger = run_supervisor([task_line("once", **{LOG_TASK_ID_KEY: task_id})])
-    upload_to_remote(logger)  # a deferred task uploads its log again when it resumes
+    upload_to_remote(logger, UPLOADING_TI)  # a deferred task uploads its log again when it resumes
     carol_remote_logging.flush(10)
 
     assert carol_lines(carol_sandbox, task_id) == [("INFO", "once")]
@@ -94,13 +100,20 @@ def test_without_a_carol_task_lines_stay_in_the_airflow_log(
     assert "nobody asked for Carol" in written
 
 
-def test_longtaskid_routes_a_task_that_announces_nothing(carol_sandbox, carol_remote_logging, monkeypatch):
+def test_longtaskid_routes_a_task_that_announces_nothing(
+    carol_sandbox, carol_remote_logging, monkeypatch, airflow_home
+):
     task_id = carol_sandbox.create_task([{"status": "RUNNING", "after": 0}])
     monkeypatch.setenv("LONGTASKID", task_id)
     lines = [task_line("a"), task_line("b", level="debug")]
     run_supervisor(lines, rel="dag_id=d/run_id=r/task_id=env/attempt=1.log")
 
-    assert carol_lines(carol_sandbox, task_id) == [("INFO", "a"), ("DEBUG", "b")]
+    if compat.AIRFLOW_V_3_2_PLUS:
+        assert carol_lines(carol_sandbox, task_id) == [("INFO", "a"), ("DEBUG", "b")]
+    else:  # 3.1's supervisor drops relayed lines below its own level: not in the Airflow log, nor in Carol
+        written = (airflow_home / "logs" / "dag_id=d/run_id=r/task_id=env/attempt=1.log").read_text()
+        assert '"a"' in written and '"b"' not in written
+        assert carol_lines(carol_sandbox, task_id) == [("INFO", "a")]
 
 
 def test_secrets_are_masked_before_they_leave(carol_sandbox, carol_remote_logging):
@@ -168,14 +181,21 @@ def test_core_and_task_sdk_both_resolve_the_carol_io_from_the_logging_module(mon
     monkeypatch.setenv("AIRFLOW__LOGGING__LOGGING_CONFIG_CLASS", f"{CONFIG_MODULE}.LOGGING_CONFIG")
     monkeypatch.delenv("AIRFLOW__LOGGING__REMOTE_LOG_CONN_ID", raising=False)
     monkeypatch.delitem(sys.modules, CONFIG_MODULE, raising=False)
+    # The loaders' names moved between lines: 3.3 core._load_logging_config/get_remote_task_log; 3.2
+    # core.load_logging_config/get_remote_task_log; 3.1 core.load_logging_config and a REMOTE_TASK_LOG
+    # global, which the task SDK reads too (3.2+ loads its own copy).
+    # vars(): 3.1's airflow.logging_config answers None for any unknown attribute (module __getattr__).
+    names = vars(core)
     try:
-        core._load_logging_config()
-        sdk_log._load_logging_config()
-        assert isinstance(core.get_remote_task_log(), CarolRemoteLogIO)
+        (names.get("_load_logging_config") or core.load_logging_config)()
+        if hasattr(sdk_log, "_load_logging_config"):
+            sdk_log._load_logging_config()
+        get_core = names.get("get_remote_task_log")
+        assert isinstance(get_core() if get_core else core.REMOTE_TASK_LOG, CarolRemoteLogIO)
         assert isinstance(sdk_log.load_remote_log_handler(), CarolRemoteLogIO)
         assert sdk_log.load_remote_conn_id() == "carol_logs"
     finally:
-        core._ActiveLoggingConfig.set(None, None)
-        core._ActiveLoggingConfig.logging_config_loaded = False
-        sdk_log._ActiveLoggingConfig.set(None, None)
-        sdk_log._ActiveLoggingConfig.logging_config_loaded = False
+        if "_ActiveLoggingConfig" in names:
+            core._ActiveLoggingConfig.set(None, None)
+            core._ActiveLoggingConfig.logging_config_loaded = False
+        forget_logging_config(sdk_log)

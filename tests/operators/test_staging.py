@@ -10,6 +10,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
+from airflow_provider_carol import compat
 from airflow_provider_carol.operators.staging import CarolStagingSendOperator, staging_asset_uri
 from tests.dagutil import load_dag, run_dag
 
@@ -83,8 +84,10 @@ def test_a_retried_send_resumes_the_same_batch_and_duplicates_nothing(airflow_db
     assert dag_run.state == "success"
     assert tis["send"].try_number == 2
     (batch,) = carol_sandbox.batches()  # both attempts used the same batch id
-    # The retry read the acknowledged chunks 1-4 from the task state store and did not send them again.
-    assert batch["redeliveries"] == 0 and batch["conflicts"] == 0
+    # The retry read the acknowledged chunks 1-4 from the task state store and did not send them again;
+    # without a store (Airflow < 3.3) it resends them, and Carol replaces them.
+    resent = 0 if compat.resumable_jobs_supported() else 4
+    assert batch["redeliveries"] == resent and batch["conflicts"] == 0
     assert batch["sequences"] == list(range(1, 11)) and batch["totals_match"] is True
     assert batch["summaries_posted"] == 1
     assert sorted(r["id"] for r in carol_sandbox.records("customers")) == list(range(1000))

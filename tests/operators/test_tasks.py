@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from airflow.sdk.exceptions import TaskDeferred
 
+from airflow_provider_carol.compat import TaskDeferred
 from airflow_provider_carol.exceptions import CarolConfigError, CarolError, CarolTaskFailed
 from airflow_provider_carol.operators.tasks import STATUSES_KEY, CarolTrackTasksOperator
 from airflow_provider_carol.triggers.tasks import CarolTrackTasksTrigger
@@ -55,7 +55,11 @@ def test_timeout_fails_naming_the_unfinished_tasks(carol_sandbox):
 
 
 def test_deferrable_mode_rounds_through_the_trigger(carol_sandbox):
-    flaky = carol_sandbox.create_task(steps("FAILED", 0.5), reprocess_schedule=steps("COMPLETED", 0.5))
+    from airflow_provider_carol.hooks.carol import CarolHook
+
+    # flaky fails once the operator has deferred (not on a timer, which a loaded machine can outrun),
+    # so the failure reaches the operator through the trigger and a second round waits for the reprocess.
+    flaky = carol_sandbox.create_task(steps("COMPLETED", 600), reprocess_schedule=steps("COMPLETED", 0.5))
     ok = carol_sandbox.create_task(steps("COMPLETED", 3))
     op = CarolTrackTasksOperator(
         task_id="track", task_ids=[flaky, ok], deferrable=True, poll_interval=0.2, timeout=60
@@ -63,6 +67,7 @@ def test_deferrable_mode_rounds_through_the_trigger(carol_sandbox):
     ctx = task_context()
     with pytest.raises(TaskDeferred) as first:
         op.execute(ctx)
+    CarolHook().fail_task(flaky, "failed while deferred")
     deferred, rounds = first.value, 0
     while True:
         trigger = deferred.trigger

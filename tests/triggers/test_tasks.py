@@ -8,7 +8,13 @@ import json
 import time
 
 import pytest
-from airflow.sdk.serde import deserialize, serialize
+
+try:  # Airflow 3.2+: trigger kwargs go through the task SDK's serde
+    from airflow.sdk.serde import deserialize, serialize
+except ImportError:  # Airflow 3.1: through BaseSerialization (airflow.models.trigger.Trigger.encrypt_kwargs)
+    from airflow.serialization.serialized_objects import BaseSerialization
+
+    serialize, deserialize = BaseSerialization.serialize, BaseSerialization.deserialize
 from airflow.triggers.base import TriggerEvent
 
 from airflow_provider_carol.exceptions import CarolError, CarolNotFound

@@ -16,6 +16,7 @@ import httpx
 from airflow.sdk import BaseHook
 from typing_extensions import Self
 
+from airflow_provider_carol import compat
 from airflow_provider_carol.hooks.core import endpoints
 from airflow_provider_carol.hooks.core.auth import Token, TokenKeeper
 from airflow_provider_carol.hooks.core.config import CarolConnectionConfig, ConnectionView
@@ -41,21 +42,10 @@ from airflow_provider_carol.hooks.core.transport import (
 #: Flows a :class:`~.transport.Parallel` action runs at once.
 MAX_CONCURRENT_FLOWS = 8
 
-try:  # Airflow 3.3.2+: masking from the event loop without a blocking round trip
-    from airflow.sdk.log import amask_secret as _amask
-except ImportError:  # pragma: no cover - older task SDKs
-    _amask = None  # type: ignore[assignment]
-
 
 async def _mask(secret: str | None) -> None:
-    if not secret:
-        return
-    if _amask is not None:
-        await _amask(secret)
-    else:  # pragma: no cover
-        from airflow.sdk.log import mask_secret
-
-        mask_secret(secret)
+    if secret:
+        await compat.amask_secret(secret)
 
 
 class CarolAsyncHookBase(BaseHook):
@@ -93,14 +83,14 @@ class CarolAsyncHookBase(BaseHook):
     async def get_config(self) -> CarolConnectionConfig:
         """The validated connection, read with the async connection API (never the sync lookup)."""
         if self._config is None:
-            conn = await BaseHook.aget_connection(self.carol_conn_id)
+            conn = await compat.aget_connection(self.carol_conn_id)
             view = ConnectionView(
                 conn_id=conn.conn_id or self.carol_conn_id,
                 password=conn.password,
                 login=conn.login,
                 host=conn.host,
                 port=conn.port,
-                extra_dejson=await conn.aextra_dejson(),
+                extra_dejson=await compat.aextra_dejson(conn),
             )
             config = CarolConnectionConfig.from_connection(view)
             await _mask(config.secret)

@@ -178,8 +178,10 @@ class StagingApi(CarolHookBase):
             chunk_size, send_summary = planned.chunk_size, False
         else:
             connector_id = self.resolve_connector_id(connector_id, connector_name)
-        chunks = _chunk_stream(spec, planned, chunk_size, max_chunk_bytes, first_sequence)
         batch_id = batch_id or self.new_batch_id(connector_id, staging_name)
+        # Chunks an earlier try of this Airflow task had acknowledged are not sent again.
+        ledger = AckLedger(state_store(purpose="the staging chunks Carol acknowledged"), batch_id, self.log)
+        chunks = _chunk_stream(spec, planned, chunk_size, max_chunk_bytes, first_sequence, ledger.active)
         started_at = utc_now_iso()
         self.log.info(
             "Sending %s to staging %r (connector %s, batch %s).",
@@ -197,8 +199,6 @@ class StagingApi(CarolHookBase):
             total_records=planned.records if planned else sources.cheap_count(spec),
             progress_interval=progress_interval,
         )
-        # Chunks an earlier try of this Airflow task had acknowledged are not sent again.
-        ledger = AckLedger(state_store(purpose="the staging chunks Carol acknowledged"), batch_id, self.log)
         # In-memory data is encoded whole before the first request: a bad value sends nothing.
         stats = sender.send(
             chunks,
@@ -350,11 +350,17 @@ def _chunk_stream(
     chunk_size: int,
     max_chunk_bytes: int,
     first_sequence: int,
+    digest: bool,
 ) -> Iterator[Chunk]:
     """The source's records as numbered, byte-bounded chunks (fixed size and range for a planned slice)."""
     fixed = planned is not None
     chunker = Chunker(
-        chunk_size, max_chunk_bytes, first_sequence=first_sequence, fixed=fixed, utc=not spec.normalised
+        chunk_size,
+        max_chunk_bytes,
+        first_sequence=first_sequence,
+        fixed=fixed,
+        utc=not spec.normalised,
+        digest=digest,
     )
     chunks = chunker.chunks(sources.iter_blocks(spec, chunk_size))
     return _within_plan(chunks, planned) if planned is not None else chunks

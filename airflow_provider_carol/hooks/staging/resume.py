@@ -50,6 +50,11 @@ class AckLedger:
                     len(self.previous),
                 )
 
+    @property
+    def active(self) -> bool:
+        """Whether acknowledgements are kept (a task state store exists): chunks then need a CRC."""
+        return self.store is not None
+
     def already_acknowledged(self, chunk: Chunk) -> bool:
         """True when an earlier try had this exact chunk acknowledged (it is then not sent again)."""
         if self.previous.get(chunk.sequence) == chunk.crc:

@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# make test-compat: the compatibility jobs, i.e. the hook, operator, sensor/trigger, provider-info and
+# dag.test() tests on the oldest supported Airflow lines, each in its own venv. The main suite
+# (make test, .venv) covers Airflow 3.3.2 on Python 3.11; these jobs cover both ends of Python 3.10-3.13:
+#
+#   job          Airflow  Python   venv                constraints
+#   airflow-3.1  3.1.8    3.10.13  .venv-airflow-3.1   constraints-airflow-3.1.txt
+#   airflow-3.2  3.2.2    3.13.0   .venv-airflow-3.2   constraints-airflow-3.2.txt
+#
+# Usage: scripts/test-compat.sh [--refresh-constraints] [job ...] [-- pytest args]
+#   no job: every job. Each venv is (re)built only when pyproject.toml, the job's constraints file or
+#   the job's pins changed (a stamp in the venv records them), so a second run only runs the tests.
+#   --refresh-constraints: resolve the job from PyPI again (its seed pins only), freeze that install
+#   (`uv pip freeze`) and, once the job's tests pass on it, replace the job's constraints file.
+# Pythons come from pyenv (PYENV_ROOT, default /root/.pyenv); a missing one fails the job with a message.
+# Prints each job's wall time and pytest's counts; exits non-zero if any job failed (all jobs still run).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT="$PWD"
+unset PYTHONDONTWRITEBYTECODE
+export UV_PYTHON_DOWNLOADS=never
+
+TESTS=(tests/hooks tests/operators tests/sensors tests/triggers tests/example_dags tests/dags
+       tests/log tests/test_compat.py tests/test_provider_info.py)
+ALL_JOBS=(airflow-3.1 airflow-3.2)
+
+# job -> "python-version airflow-version"; seed pins are what --refresh-constraints resolves with
+# besides the provider: versions the job's Airflow needs but does not cap itself.
+job_python()  { case "$1" in airflow-3.1) echo 3.10.13 ;; airflow-3.2) echo 3.13.0 ;; esac; }
+job_airflow() { case "$1" in airflow-3.1) echo 3.1.8 ;; airflow-3.2) echo 3.2.2 ;; esac; }
+job_seeds() {
+  case "$1" in
+    airflow-3.1) ;;
+    # 3.2.2 caps neither, and its in-process Execution API (dag.test()) breaks with both: svcs 26.2
+    # (KeyError 'svcs_registry') and fastapi 0.137+ (PydanticUserError on TITerminalStatePayload).
+    # 3.3.2 itself requires fastapi<0.137.
+    airflow-3.2) echo "svcs<26.2" "fastapi<0.137" ;;
+  esac
+}
+
+refresh=0
+jobs=()
+pytest_args=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --refresh-constraints) refresh=1 ;;
+    --) shift; pytest_args=("$@"); break ;;
+    airflow-3.1|airflow-3.2) jobs+=("$1") ;;
+    *) echo "test-compat: unknown argument '$1' (jobs: ${ALL_JOBS[*]})" >&2; exit 2 ;;
+  esac
+  shift
+done
+[ ${#jobs[@]} -gt 0 ] || jobs=("${ALL_JOBS[@]}")
+
+UV="$ROOT/.venv/bin/uv"
+if [ ! -x "$UV" ]; then
+  echo "test-compat: $UV is missing; run 'make bootstrap' first (make test-compat does)" >&2
+  exit 1
+fi
+
+find_python() {  # the pyenv interpreter of exactly this version, or nothing
+  local version="$1" root="${PYENV_ROOT:-}"
+  if [ -z "$root" ]; then
+    root="$(pyenv root 2>/dev/null || echo /root/.pyenv)"
+  fi
+  local python="$root/versions/$version/bin/python"
+  [ -x "$python" ] && echo "$python"
+}
+
+build_venv() {  # job venv python constraints -> 0 when the venv is ready
+  local job="$1" venv="$2" python="$3" constraints="$4" airflow seeds want stamp
+  airflow="$(job_airflow "$job")"
+  read -r -a seeds <<< "$(job_seeds "$job")"
+  stamp="$venv/.carol-compat-installed"
+  want="$(cat pyproject.toml "$constraints" 2>/dev/null | sha256sum | cut -c1-16) $python $airflow ${seeds[*]}"
+  if [ "$refresh" -eq 0 ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    echo "test-compat[$job]: $venv is up to date"
+    return 0
+  fi
+  if ! "$venv/bin/python" -c "import platform, sys; sys.exit(platform.python_version() != '$(job_python "$job")')" \
+       2>/dev/null; then
+    rm -rf "$venv"
+    "$UV" venv -q --python "$python" "$venv" || return 1
+  fi
+  local args=(pip install -q --python "$venv/bin/python" -e '.[test]' "apache-airflow==$airflow")
+  if [ "$refresh" -eq 1 ]; then
+    echo "test-compat[$job]: resolving apache-airflow==$airflow ${seeds[*]} from PyPI"
+    "$UV" "${args[@]}" "${seeds[@]}" || return 1
+    {
+      echo "# Project-owned constraints of the airflow-${airflow%.*} compat job (scripts/test-compat.sh):"
+      echo "# apache-airflow==$airflow on Python $(job_python "$job"), resolved by uv with ${seeds[*]:-no extra pins},"
+      echo "# frozen from a green install (scripts/test-compat.sh --refresh-constraints $job)."
+      "$UV" pip freeze -q --python "$venv/bin/python" --exclude-editable
+    } > "$constraints.new" || return 1
+    want="$(cat pyproject.toml "$constraints.new" | sha256sum | cut -c1-16) $python $airflow ${seeds[*]}"
+  else
+    if [ ! -f "$constraints" ]; then
+      echo "test-compat[$job]: $constraints is missing (scripts/test-compat.sh --refresh-constraints $job)" >&2
+      return 1
+    fi
+    echo "test-compat[$job]: installing into $venv (pinned by $constraints)"
+    "$UV" "${args[@]}" -c "$constraints" || return 1
+  fi
+  echo "$want" > "$stamp"
+}
+
+status=0
+summary=()
+for job in "${jobs[@]}"; do
+  start=$(date +%s)
+  pyver="$(job_python "$job")"
+  venv="$ROOT/.venv-$job"
+  constraints="$ROOT/constraints-$job.txt"
+  python="$(find_python "$pyver")"
+  if [ -z "$python" ]; then
+    echo "test-compat[$job]: Python $pyver not found at ${PYENV_ROOT:-/root/.pyenv}/versions/$pyver" \
+         "(install it with 'pyenv install $pyver')" >&2
+    summary+=("$job: FAILED (Python $pyver missing)")
+    status=1
+    continue
+  fi
+  if ! build_venv "$job" "$venv" "$python" "$constraints"; then
+    summary+=("$job: FAILED (venv build, $(( $(date +%s) - start )) s)")
+    status=1
+    continue
+  fi
+  built=$(( $(date +%s) - start ))
+  versions="$("$UV" pip freeze -q --python "$venv/bin/python" 2>/dev/null \
+      | grep -E '^apache-airflow(-task-sdk)?==' | tr '\n' ' ')"
+  echo "test-compat[$job]: Python $pyver, ${versions}- running ${TESTS[*]}"
+  log="$(mktemp)"
+  "$venv/bin/python" -m pytest -p no:cacheprovider -q "${TESTS[@]}" "${pytest_args[@]}" 2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
+  counts="$(grep -E '^=*.*(passed|failed|error).* in [0-9.]+s' "$log" | tail -n1 | tr -d '=' | xargs)"
+  rm -f "$log"
+  wall=$(( $(date +%s) - start ))
+  if [ "$refresh" -eq 1 ]; then  # the new pins replace the old ones only once they tested green
+    if [ "$rc" -eq 0 ]; then
+      mv "$constraints.new" "$constraints"
+      echo "test-compat[$job]: wrote $constraints"
+    else
+      echo "test-compat[$job]: tests failed; the new pins are in $constraints.new, $constraints is unchanged"
+    fi
+  fi
+  if [ "$rc" -eq 0 ]; then
+    summary+=("$job: ok - ${counts:-no summary} - wall ${wall} s (venv ${built} s)")
+  else
+    summary+=("$job: FAILED (pytest rc $rc) - ${counts:-no summary} - wall ${wall} s (venv ${built} s)")
+    status=1
+  fi
+done
+
+echo
+echo "test-compat summary:"
+printf '  %s\n' "${summary[@]}"
+exit "$status"
