@@ -217,6 +217,19 @@ def test_a_user_kill_of_a_deferred_task_cancels_only_what_it_started(
 
     wait_for("both tasks deferred", both_deferred_and_polling, 600, 1.0, deployment.log_tails)
     started = deployment.xcom(dag_id, run_id, "run_process", "carol_task_id")
+    # A trigger row can be assigned before the triggerer runs it; a kill before that runs no code of
+    # ours (Airflow deletes the row). Kill once each trigger has polled Carol: the operator itself does
+    # not poll the process it started, the sensor polls once before deferring.
+    polled = {started: 1, watched: 2}
+    wait_for(
+        "both triggers polling Carol",
+        lambda: all(
+            len(requests_to(deployment, f"/api/v1/tasks/{t}", "GET")) >= n for t, n in polled.items()
+        ),
+        300,
+        1.0,
+        deployment.log_tails,
+    )
     for task_id in ("run_process", "watch_task"):  # what a user's "mark failed" in the UI sends
         deployment.api(
             "PATCH", f"dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}", json={"new_state": "failed"}
