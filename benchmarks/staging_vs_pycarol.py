@@ -165,7 +165,7 @@ def main() -> None:
     )
     parser.add_argument("--parquet-rows", type=int, default=1_000_000)
     parser.add_argument(
-        "--repeat", type=int, default=3, help="runs per case; loopback reports the best, --rtt-ms the median"
+        "--repeat", type=int, default=3, help="runs per case (interleaved); both modes report the median"
     )
     parser.add_argument("--rtt-ms", help="comma-separated round-trip times, e.g. 0,20,80 (WAN mode)")
     parser.add_argument("--link", default="auto", choices=["auto", "netem", "tun", "relay"])
@@ -238,7 +238,7 @@ def run_benchmark(args: argparse.Namespace) -> None:
         str(args.records),
         "--mode",
     ]
-    results: dict[str, dict] = {}
+    runs: dict[str, list[dict]] = {}
     cases = [
         ("pycarol send_data (default)", [*pycarol_cmd, "default"], True),
         ("pycarol send_data(async_send=True)", [*pycarol_cmd, "async"], True),
@@ -255,8 +255,7 @@ def run_benchmark(args: argparse.Namespace) -> None:
                     f"  run {attempt} {name}: {result['records_per_s']:,.0f} records/s, verified",
                     file=sys.stderr,
                 )
-                if name not in results or result["records_per_s"] > results[name]["records_per_s"]:
-                    results[name] = result
+                runs.setdefault(name, []).append(result)
         parquet = None
         if args.parquet_rows:
             path = work / "bench.parquet"
@@ -267,6 +266,10 @@ def run_benchmark(args: argparse.Namespace) -> None:
     finally:
         stop_sandbox(process)
         shutil.rmtree(work, ignore_errors=True)
+    # Each case's median run (by throughput): one slow or lucky run on a shared box moves nothing.
+    results = {
+        name: sorted(found, key=lambda r: r["records_per_s"])[len(found) // 2] for name, found in runs.items()
+    }
     report(args, results, parquet)
 
 
@@ -279,7 +282,7 @@ def report(args: argparse.Namespace, results: dict, parquet: dict | None) -> Non
     print(
         f"\n{args.records:,} records (8 fields, nested dict, timestamp) to carol-sandbox --tls; "
         f"chunks of {args.chunk_size}, {args.max_in_flight} in flight; "
-        f"best of {args.repeat} interleaved runs; "
+        f"median of {args.repeat} interleaved runs; "
         f"cores: {os.cpu_count()}, load average before: {args.load_before}"
     )
     print(f"{'case':<34} {'throughput':>17}  {'time':>9}  {'':>17}  vs pycarol default")
