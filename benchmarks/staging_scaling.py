@@ -246,6 +246,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="10k,100k,1M,10M", help="Parquet row counts (k/M suffixes)")
     parser.add_argument("--sql-sizes", default="1M,10M", help="SQLite row counts; empty: none")
     parser.add_argument("--data-dir", type=Path, help="where the generated files go (kept and reused)")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds over every size (interleaved); median")
     parser.add_argument("--child", choices=["parquet", "sql"], help=argparse.SUPPRESS)
     parser.add_argument("--info", help=argparse.SUPPRESS)
     parser.add_argument("--path", help=argparse.SUPPRESS)
@@ -259,11 +260,14 @@ def main() -> None:
     plan = [("parquet", n) for n in parse_sizes(args.sizes)] + [
         ("sql", n) for n in parse_sizes(args.sql_sizes)
     ]
-    results = run_all(plan, args.data_dir)
-    report(results)
+    results = run_all(plan, args.data_dir, args.repeat)
+    report(results, args.repeat)
 
 
-def run_all(plan: list[tuple[str, int]], data_dir: Path | None) -> dict[tuple[str, int], dict | None]:
+def run_all(
+    plan: list[tuple[str, int]], data_dir: Path | None, repeat: int
+) -> dict[tuple[str, int], dict | None]:
+    """Every size ``repeat`` times, interleaved (rounds over the plan); each size's median run by time."""
     from airflow_provider_carol.sandbox.control import Sandbox
     from airflow_provider_carol.sandbox.pytest_plugin import start_sandbox, stop_sandbox
 
@@ -279,16 +283,27 @@ def run_all(plan: list[tuple[str, int]], data_dir: Path | None) -> dict[tuple[st
         "env": env,
         "data_dir": data_dir or work,
     }
+    runs: dict[tuple[str, int], list[dict | None]] = {item: [] for item in plan}
     try:
-        return {(kind, rows): run_size(kind, rows, ctx) for kind, rows in plan}
+        for _ in range(repeat):
+            for kind, rows in plan:
+                runs[(kind, rows)].append(run_size(kind, rows, ctx))
     finally:
         ctx["sandbox"].session.close()
         stop_sandbox(process)
         shutil.rmtree(work, ignore_errors=True)
+    return {item: median_run(found) for item, found in runs.items()}
 
 
-def report(results: dict[tuple[str, int], dict | None]) -> None:
-    print(f"\ncores: {os.cpu_count()}, load average after: {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
+def median_run(found: list[dict | None]) -> dict | None:
+    """The median run by wall time; None when the size was skipped."""
+    done = sorted((run for run in found if run is not None), key=lambda run: run["seconds"])
+    return done[len(done) // 2] if done else None
+
+
+def report(results: dict[tuple[str, int], dict | None], repeat: int) -> None:
+    print(f"\nmedian of {repeat} interleaved runs per size")
+    print(f"cores: {os.cpu_count()}, load average after: {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
     print("CPU us/row: CPU seconds per row of the sender and of the sandbox, which the box's load does not")
     print("inflate the way it inflates wall time (it still costs some: caches, context switches).")
     print(
