@@ -24,7 +24,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Expect, Page
 
 from tests.deployment.harness import Deployment, wait_for
 from tests.deployment.services import ADMIN_USER
@@ -44,17 +44,21 @@ REPORT_LINES = (
 SOURCE_GROUP = "::group::Log message source details"
 # The deployment and Chromium share 2 cores with other jobs: generous waits, never a measurement.
 TIMEOUT_MS = 60_000
+#: This module's own assertions (the global ``expect`` is tests/ui's, with its own timeout).
+expect = Expect()
 expect.set_options(timeout=TIMEOUT_MS)
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """Debian's Chromium for the module (tests/ui/browser.py)."""
     with chromium() as launched:
         yield launched
 
 
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
+    """A fresh browser context per test (no login carried over)."""
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     context.set_default_timeout(TIMEOUT_MS)
     try:
@@ -64,8 +68,11 @@ def page(browser: Browser) -> Iterator[Page]:
 
 
 @pytest.fixture(scope="module")
-def ui_run(deployment: Deployment) -> dict[str, str]:
-    """A ``deploy_ui`` run whose sensor is deferred and polled by the triggerer; its ids."""
+def ui_run(deployment: Deployment) -> Iterator[dict[str, str]]:
+    """A ``deploy_ui`` run whose sensor is deferred and polled by the triggerer; its ids.
+
+    Teardown completes the Carol task if a failed test left the sensor waiting, so the run ends.
+    """
     sandbox = deployment.sandbox
     sandbox.reset()
     held = sandbox.create_task([{"status": "RUNNING", "after": 0}], name="ui-held")
@@ -86,7 +93,10 @@ def ui_run(deployment: Deployment) -> dict[str, str]:
     wait_for(
         "wait_task deferred and polled by its trigger", deferred_and_polled, 600, 1.0, deployment.log_tails
     )
-    return {"held": held, "run_id": run_id}
+    yield {"held": held, "run_id": run_id}
+    if deployment.dag_run(DAG_ID, run_id)["state"] not in ("success", "failed"):
+        sandbox.set_task_status(held, "COMPLETED")
+        deployment.wait_run(DAG_ID, run_id)
 
 
 def open_task(page: Page, deployment: Deployment, run_id: str, task_id: str, tab: str = "") -> None:
