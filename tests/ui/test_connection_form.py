@@ -13,35 +13,24 @@ Chromium and Playwright come from scripts/bootstrap-browser.sh; a missing one is
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect
 
 from airflow_provider_carol.get_provider_info import CONN_FIELDS, UI_FIELD_BEHAVIOUR
 from airflow_provider_carol.sandbox.control import Sandbox
 
 from .airflow_server import ApiServer, start_api_server
+from .browser import chromium, screenshot_dir
 
-REPO = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 CONN_ID = "carol_ui"
 STANDARD_FIELDS = ("host", "login", "password", "port")
 TIMEOUT_MS = 30_000
 # Generous waits: the api-server and Chromium share 2 cores with the rest of the suite.
 expect.set_options(timeout=15_000)
-
-
-def screenshot_dir() -> Path:
-    target = Path(os.environ.get("CAROL_UI_SCREENSHOT_DIR") or REPO / "docs" / "img")
-    target.mkdir(parents=True, exist_ok=True)
-    return target
 
 
 @pytest.fixture(scope="module")
@@ -57,14 +46,8 @@ def airflow_ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     """Debian's Chromium driven by Playwright; never a downloaded browser."""
-    if not CHROMIUM.is_file():
-        pytest.fail(f"{CHROMIUM} is missing: run scripts/bootstrap-browser.sh (apt-get install chromium)")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture
