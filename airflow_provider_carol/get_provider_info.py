@@ -54,7 +54,9 @@ def get_provider_info() -> dict[str, Any]:
             {"integration-name": "TOTVS Carol", "python-modules": _modules("operators", *OPERATORS)}
         ],
         "sensors": [{"integration-name": "TOTVS Carol", "python-modules": _modules("sensors", "tasks")}],
-        "triggers": [{"integration-name": "TOTVS Carol", "python-modules": _modules("triggers", "tasks")}],
+        "triggers": [
+            {"integration-name": "TOTVS Carol", "python-modules": _modules("triggers", "tasks", "events")}
+        ],
         "extra-links": ["airflow_provider_carol.links.tasks.CarolTaskLink"],
         "logging": ["airflow_provider_carol.log.handler.CarolLogHandler"],
         "remote-logging": [

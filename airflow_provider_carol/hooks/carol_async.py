@@ -7,10 +7,11 @@ the waiting policy are the sync hook's; only the I/O is ``await``-ed.
 
 from __future__ import annotations
 
+from airflow_provider_carol.hooks.events import AsyncEventsApi
 from airflow_provider_carol.hooks.tasks.api import AsyncTasksApi
 
 
-class CarolAsyncHook(AsyncTasksApi):
+class CarolAsyncHook(AsyncTasksApi, AsyncEventsApi):
     """Async Carol client for triggers; use as ``async with CarolAsyncHook(conn_id) as hook:``.
 
     :param carol_conn_id: the ``carol`` connection.

@@ -178,9 +178,22 @@ class Sandbox:
         reprocess_schedule: list[dict[str, Any]] | None = None,
         error: str | None = None,
         name: str | None = None,
+        task_type: str | None = None,
+        app_name: str | None = None,
     ) -> str:
-        """Create a long task following ``schedule`` (``[{"status", "after"}]``); return its id."""
-        spec = {"schedule": schedule, "reprocess_schedule": reprocess_schedule, "error": error, "name": name}
+        """Create a long task following ``schedule`` (``[{"status", "after"}]``); return its id.
+
+        ``task_type`` is its ``mdmTaskType``, ``app_name`` its ``mdmData.carolAppName`` (task queries
+        filter on both).
+        """
+        spec = {
+            "schedule": schedule,
+            "reprocess_schedule": reprocess_schedule,
+            "error": error,
+            "name": name,
+            "task_type": task_type,
+            "app_name": app_name,
+        }
         return self._admin("POST", "tasks", json={k: v for k, v in spec.items() if v is not None})["id"]
 
     def task(self, task_id: str) -> dict[str, Any]:
@@ -191,6 +204,29 @@ class Sandbox:
         """Put the task in ``status`` now (its schedule no longer applies until a reprocess)."""
         body = {"status": status, **({"error": error} if error is not None else {})}
         return self._admin("POST", f"tasks/{task_id}/status", json=body)
+
+    def finish_task(
+        self, task_id: str, status: str = "COMPLETED", error: str | None = None
+    ) -> dict[str, Any]:
+        """End a task now in a terminal ``status`` (COMPLETED, FAILED or CANCELED): a Carol task event."""
+        if status.upper() not in ("COMPLETED", "FAILED", "CANCELED"):
+            raise ValueError(f"status must be COMPLETED, FAILED or CANCELED, not {status!r}")
+        return self.set_task_status(task_id, status.upper(), error)
+
+    def complete_batch(
+        self,
+        staging: str,
+        records: int | list[dict[str, Any]] = 1,
+        *,
+        connector_id: str | None = None,
+        batch_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Store a whole batch in ``staging`` and post its summary (a Carol staging event); its accounting.
+
+        ``records`` is the records or how many ``{"id": n}`` records to make.
+        """
+        spec = {"staging": staging, "records": records, "connector_id": connector_id, "batch_id": batch_id}
+        return self._admin("POST", "batches", json={k: v for k, v in spec.items() if v is not None})
 
     def advance_clock(self, seconds: float) -> float:
         """Move every task schedule ``seconds`` ahead; returns the total offset since the last reset."""

@@ -184,13 +184,45 @@ class StagingStore:
     def add_summary(self, batch_id: str, summary: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
             batch = self._batch(batch_id)
-            batch.summary = {**summary, "receivedAt": int(time.time() * 1000)}
+            # The first summary's arrival dates the batch: a resent summary is not a new event.
+            received = batch.summary["receivedAt"] if batch.summary else int(time.time() * 1000)
+            batch.summary = {**summary, "receivedAt": received}
             batch.summaries_posted += 1
             return batch.to_json()
 
     def batches(self) -> list[dict[str, Any]]:
         with self._lock:
             return [batch.to_json() for batch in self._batches.values()]
+
+    def summaries(
+        self,
+        staging: str | None,
+        connector_id: str | None,
+        *,
+        received_after: int = 0,
+        offset: int,
+        page_size: int,
+    ) -> tuple[int, list[dict[str, Any]]]:
+        """Summarised batches, one hit per (batch, connector, staging), oldest summary first; one page."""
+        with self._lock:
+            hits = [
+                {
+                    "batchId": batch.batch_id,
+                    "stagingType": name,
+                    "connectorId": conn,
+                    **{k: v for k, v in batch.summary.items() if k != "receivedAt"},
+                    "receivedAt": batch.summary["receivedAt"],
+                    "recordsReceived": sum(
+                        n for (c, s, _seq), n in batch.chunks.items() if (c, s) == (conn, name)
+                    ),
+                }
+                for batch in self._batches.values()
+                if batch.summary is not None and batch.summary["receivedAt"] >= received_after
+                for (conn, name) in sorted({(c, s) for (c, s, _seq) in batch.chunks})
+                if staging in (None, name) and connector_id in (None, conn)
+            ]
+        hits.sort(key=lambda hit: (hit["receivedAt"], hit["batchId"]))
+        return len(hits), hits[offset : offset + page_size]
 
     def stagings_of(self, connector_id: str) -> set[str]:
         with self._lock:

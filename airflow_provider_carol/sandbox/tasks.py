@@ -15,6 +15,9 @@ from .errors import CarolError
 TERMINAL = frozenset({"COMPLETED", "FAILED", "CANCELED"})
 DEFAULT_SCHEDULE = [{"status": "RUNNING", "after": 0}, {"status": "COMPLETED", "after": 1}]
 DEFAULT_ERROR = "Task failed (sandbox schedule)"
+DEFAULT_TASK_TYPE = "SANDBOX_TASK"
+#: The task fields ``POST v1/queries/filter`` can filter on (``TERMS_FILTER`` with ``mdmKey`` + ``.raw``).
+SEARCH_KEYS = ("mdmTaskType", "mdmTaskStatus", "mdmTaskName", "mdmData.carolAppName")
 
 
 def iso(epoch: float) -> str:
@@ -61,6 +64,8 @@ class Task:
     fail_count: int = 0
     failure_logged: bool = False
     updated: float = 0.0
+    task_type: str = DEFAULT_TASK_TYPE
+    app_name: str | None = None
 
     def scheduled(self, now: float) -> tuple[str, int, float]:
         """(status, steps reached, offset of the step) by time elapsed since the run started."""
@@ -119,6 +124,8 @@ class TaskStore:
         reprocess_schedule: Any = None,
         owner: str = "",
         connector_id: str = "",
+        task_type: str = DEFAULT_TASK_TYPE,
+        app_name: str | None = None,
     ) -> Task:
         steps = parse_schedule(schedule if schedule is not None else DEFAULT_SCHEDULE)
         again = parse_schedule(reprocess_schedule) if reprocess_schedule is not None else None
@@ -135,10 +142,33 @@ class TaskStore:
             now,
             wall,
             updated=wall,
+            task_type=task_type,
+            app_name=app_name,
         )
         with self._lock:
             self.tasks[task.task_id] = task
         return task
+
+    def last_updated(self, task: Task) -> float:
+        """Wall-clock time of the last change: an admin/API action, or the schedule step reached last."""
+        if task.override is not None:
+            return task.updated
+        _status, reached, offset = task.scheduled(self._clock())
+        if not reached:
+            return task.updated
+        # advance() moves schedules ahead of the wall clock: a step is never dated in the future.
+        return max(task.updated, min(time.time(), task.run_started_wall + offset))
+
+    def search(
+        self, terms: dict[str, set[str]], *, descending: bool, offset: int, page_size: int
+    ) -> tuple[int, list[dict[str, Any]]]:
+        """Tasks whose fields are in every ``terms`` set, sorted by ``mdmLastUpdated`` (then id); one page."""
+        with self._lock:
+            found = [self.to_json(task) for task in self.tasks.values()]
+        for key, values in terms.items():
+            found = [body for body in found if _field(body, key) in values]
+        found.sort(key=lambda body: (body["mdmLastUpdated"], body["mdmId"]), reverse=descending)
+        return len(found), found[offset : offset + page_size]
 
     def get(self, task_id: str) -> Task:
         with self._lock:
@@ -221,10 +251,11 @@ class TaskStore:
             "mdmStartDate": iso(task.run_started_wall),
             "mdmCreatedUser": task.owner,
             "mdmUpdatedUser": task.owner,
-            "mdmLastUpdated": iso(task.updated),
+            "mdmLastUpdated": iso(self.last_updated(task)),
+            "mdmTaskType": task.task_type,
             "mdmTenantId": self.tenant_id,
             "mdmProcessAfter": None,
-            "mdmData": {},
+            "mdmData": {"carolAppName": task.app_name} if task.app_name else {},
             "mdmTaskProgressData": task.progress_data,
             "mdmErrorMessage": task.error_message if status == "FAILED" else None,
         }
@@ -239,3 +270,11 @@ class TaskStore:
                 }
             )
         return body
+
+
+def _field(body: dict[str, Any], key: str) -> Any:
+    """A dotted field of a task body (``mdmData.carolAppName``); None when absent."""
+    value: Any = body
+    for part in key.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value

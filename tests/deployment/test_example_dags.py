@@ -158,3 +158,10 @@ def test_carol_query_duckdb_through_the_scheduler(deployment: Deployment, runs: 
     assert {row["region"]: row["met"] for row in written} == {
         row["region"]: row["amount"] >= 5000 for row in totals
     }
+
+
+def test_carol_event_driven_through_the_scheduler(deployment: Deployment, runs: dict[str, Run]) -> None:
+    """Started by hand, the event-driven example has no Carol event to check (test_events.py fires it)."""
+    run = runs["carol_event_driven"]
+    run.assert_succeeded()
+    assert run.xcom(deployment, "check_batch") == []

@@ -145,7 +145,9 @@ def test_carol_mapped_ingest_spans_one_batch_over_mapped_files(airflow_db, carol
 
 @pytest.mark.dag
 def test_carol_app_process_ships_the_report_log_to_the_carol_task(
-    airflow_db, carol_sandbox, carol_remote_logging  # noqa: F811 - the imported fixture
+    airflow_db,
+    carol_sandbox,
+    carol_remote_logging,  # noqa: F811 - the imported fixture
 ):
     dag_run, tis = run_dag(load_dag("carol_app_process"))
     assert carol_remote_logging.flush(10)
@@ -156,3 +158,19 @@ def test_carol_app_process_ships_the_report_log_to_the_carol_task(
     lines = [(entry["mdmLogLevel"], entry["mdmLogMessage"]) for entry in task["logs"]]
     assert ("INFO", f"App process finished: Carol task {carol_task_id}") in lines
     assert ("INFO", "Target staging from the app settings: customers") in lines
+
+
+@pytest.mark.dag
+def test_carol_event_driven_parses_with_its_watcher_and_a_manual_run_checks_nothing(
+    airflow_db, carol_sandbox
+):
+    """The watcher only fires in a triggerer (tests/deployment/test_events.py); ``dag.test()`` runs the
+    DAG by hand, with no Carol event: the check runs and finds nothing to check."""
+    dag = load_dag("carol_event_driven")
+    (asset,) = dag.timetable.asset_condition.objects
+    (watcher,) = asset.watchers
+    assert type(watcher.trigger).__name__ == "CarolStagingEventTrigger"
+    assert watcher.trigger.staging == "event_orders"
+    dag_run, tis = run_dag(dag)
+    assert dag_run.state == "success", {t: ti.state for t, ti in tis.items()}
+    assert tis["check_batch"].xcom_pull(task_ids="check_batch") == []

@@ -54,6 +54,11 @@ STAGING_SCHEMA_CREATE = Endpoint("POST", "v2/staging/tables/{staging}/schema")
 STAGING_SCHEMA_UPDATE = Endpoint("PUT", "v2/staging/tables/{staging}/schema")
 STAGING_INTAKE = Endpoint("POST", "v2/staging/intake/{staging}")
 BATCH_SUMMARY = Endpoint("POST", "v3/staging/batch/{batch_id}/summary")
+#: Summarised batches, oldest first. Not in pycarol (the sandbox defines it; see docs/event-driven.md).
+BATCH_SUMMARIES = Endpoint("GET", "v3/staging/batch/summaries")
+
+# Queries (the realtime layer; long tasks are searched here with ``TYPE_FILTER mdmTask``).
+QUERY_FILTER = Endpoint("POST", "v1/queries/filter")
 
 # Long tasks.
 TASK_GET = Endpoint("GET", "v1/tasks/{task_id}")

@@ -63,6 +63,7 @@ class CarolTask:
     error_message: str | None = None
     started: str | None = None
     last_updated: str | None = None
+    task_type: str | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -79,6 +80,7 @@ class CarolTask:
             error_message=str(error) if error else None,
             started=body.get("mdmStartDate"),
             last_updated=body.get("mdmLastUpdated"),
+            task_type=body.get("mdmTaskType"),
             raw=body,
         )
 

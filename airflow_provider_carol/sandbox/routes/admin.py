@@ -1,12 +1,16 @@
 """The ``/__sandbox/`` admin API: inspect state, inject faults, reset. No auth, loopback clients only."""
 
 import itertools
+import time
 from typing import Any
 
+import msgspec
 from fastapi import APIRouter, Depends, Request
 
+from ..auth import new_id
 from ..deps import loopback_only, read_json, read_object, state_of
 from ..errors import CarolError, json_response
+from ..tasks import DEFAULT_TASK_TYPE, iso
 
 router = APIRouter(prefix="/__sandbox", dependencies=[Depends(loopback_only)])
 CONFIG_KEYS = frozenset({"token_ttl"})
@@ -48,6 +52,29 @@ async def batches(request: Request) -> Any:
     return json_response(state_of(request).staging.batches())
 
 
+@router.post("/batches")
+async def complete_batch(request: Request) -> Any:
+    """Receive a whole batch at once: ``{staging, records, connector_id?, batch_id?}`` stored as one chunk,
+    then its summary, as a client's intake + summary would (tests produce staging events with it)."""
+    state = state_of(request)
+    body = await read_object(request, "{staging, records: [objects] or a count, connector_id?, batch_id?}")
+    staging, records = body.get("staging"), body.get("records")
+    if not isinstance(staging, str) or not staging:
+        raise CarolError(400, "staging is required", "staging")
+    if isinstance(records, int) and records >= 0:
+        records = [{"id": n} for n in range(1, records + 1)]
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        raise CarolError(400, "records must be a list of objects or a count", "records")
+    connector_id = str(body.get("connector_id") or state.identity.connector_id)
+    state.catalog.connector(connector_id)
+    batch_id = str(body.get("batch_id") or f"{state.identity.tenant_id}-sandbox-{new_id()}")
+    now = iso(time.time())
+    data = msgspec.json.encode(records)
+    state.staging.ingest(connector_id, staging, data, len(records), batch_id, 1)
+    summary = {"totalRecords": len(records), "totalRequests": 1, "timestampStart": now, "timestampEnd": now}
+    return json_response(state.staging.add_summary(batch_id, summary))
+
+
 @router.get("/requests")
 async def requests_log(request: Request) -> Any:
     return json_response(state_of(request).requests.to_json())
@@ -62,7 +89,7 @@ async def in_flight(request: Request) -> Any:
 @router.post("/tasks")
 async def create_task(request: Request) -> Any:
     state = state_of(request)
-    body = await read_object(request, "{schedule, reprocess_schedule?, error?, name?}")
+    body = await read_object(request, "{schedule, reprocess_schedule?, error?, name?, task_type?, app_name?}")
     task = state.tasks.create(
         body.get("schedule"),
         name=body.get("name") or "sandboxTask",
@@ -70,6 +97,8 @@ async def create_task(request: Request) -> Any:
         reprocess_schedule=body.get("reprocess_schedule"),
         owner=state.identity.user,
         connector_id=state.identity.connector_id,
+        task_type=str(body.get("task_type") or DEFAULT_TASK_TYPE),
+        app_name=body.get("app_name"),
     )
     return json_response({"id": task.task_id, "task": state.tasks.to_json(task, admin=True)})
 

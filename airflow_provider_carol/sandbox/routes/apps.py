@@ -8,6 +8,8 @@ from ..deps import TenantSession, read_json, state_of
 from ..errors import CarolError, json_response
 
 router = APIRouter()
+#: ``mdmTaskType`` of an app process's task (the sandbox's choice: pycarol never reads the type).
+APP_PROCESS_TASK_TYPE = "EXECUTE_AI_PROCESS"
 
 
 @router.get("/api/v1/tenantApps/name/{app_name}")
@@ -62,5 +64,7 @@ async def execute(
         error=process.get("error"),
         owner=who.login,
         connector_id=state.identity.connector_id,
+        task_type=APP_PROCESS_TASK_TYPE,
+        app_name=app.name,
     )
     return json_response(state.tasks.to_json(task))

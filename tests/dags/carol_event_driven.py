@@ -1,0 +1,1 @@
+../../example_dags/carol_event_driven.py
