@@ -278,3 +278,48 @@ def test_a_send_dag_runs_unchanged_without_the_openlineage_provider(airflow_db, 
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-4000:]
     assert carol_sandbox.staging_count("lin_plain") == 3
     assert not (tmp_path / "events.jsonl").exists()
+
+
+def test_file_names_follow_the_openlineage_spec_and_drop_connection_ids(tmp_path, monkeypatch):
+    from airflow.sdk import ObjectStoragePath
+
+    from airflow_provider_carol.lineage import file_location
+
+    monkeypatch.chdir(tmp_path)
+    assert file_location("out/a.parquet") == ("file", str(tmp_path / "out" / "a.parquet"))
+    assert file_location(tmp_path / "b.csv") == ("file", str(tmp_path / "b.csv"))
+    assert file_location("file:///data/c.parquet") == ("file", "/data/c.parquet")
+    assert file_location("s3://aws_default@bucket/k/x.parquet") == ("s3://bucket", "k/x.parquet")
+    assert file_location(ObjectStoragePath("s3://aws_default@bucket/k/x.parquet")) == (
+        "s3://bucket",
+        "k/x.parquet",
+    )
+    assert file_location(ObjectStoragePath("file:///data/d.parquet")) == ("file", "/data/d.parquet")
+
+
+def test_staging_schema_facet_keeps_nested_objects_and_is_absent_without_a_schema():
+    from airflow_provider_carol.hooks.staging.schema import schema_payload
+    from airflow_provider_carol.lineage import staging_schema_facet
+
+    properties = {
+        "id": {"type": "long"},
+        "address": {"type": "object", "properties": {"city": {"type": "string"}}},
+    }
+    facet = staging_schema_facet(schema_payload("customers", properties, ["id"]))
+    assert [(f.name, f.type, [(c.name, c.type) for c in f.fields]) for f in facet.fields] == [
+        ("id", "long", []),
+        ("address", "object", [("city", "string")]),
+    ]
+    assert staging_schema_facet(None) is None
+    assert staging_schema_facet({"mdmStagingMapping": {"properties": {}}}) is None
+
+
+def test_batch_results_are_summed_per_staging_table():
+    from airflow_provider_carol.lineage import StagingWrite
+
+    results = [
+        {"connector_id": "c1", "staging_name": "a", "records": 10, "bytes": 100},
+        {"connector_id": "c1", "staging_name": "a", "records": 5, "bytes": 50},
+        {"connector_id": "c1", "staging_name": "b", "records": 0, "bytes": 0},
+    ]
+    assert StagingWrite.merged(results) == [StagingWrite("c1", "a", 15, 150), StagingWrite("c1", "b", 0, 0)]
