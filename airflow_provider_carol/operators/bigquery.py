@@ -104,7 +104,7 @@ class CarolBigQueryOperator(CarolBaseOperator):
         from airflow_provider_carol import lineage
 
         job = getattr(self, "_job", None)
-        if job is None:  # a dry run moves no data
+        if job is None:  # a dry run (it moves no data), or no job ran
             return lineage.OperatorLineage()
         inputs, outputs = lineage.bigquery_job_datasets(job)
         if self.output_path and isinstance(self._delivered, dict):
