@@ -84,7 +84,8 @@ def file_location(path: object) -> tuple[str, str]:
     if isinstance(protocol, str):  # ObjectStoragePath
         if protocol in ("", "file", "local"):
             return FILE_NAMESPACE, str(getattr(path, "path", ""))
-        return f"{protocol}://{getattr(path, 'bucket', '')}", str(getattr(path, "key", ""))
+        bucket = str(getattr(path, "bucket", "")).rsplit("@", 1)[-1]  # Airflow 3.1 keeps "conn_id@"
+        return f"{protocol}://{bucket}", str(getattr(path, "key", ""))
     text = os.fspath(path) if isinstance(path, os.PathLike) else str(path)
     parts = urlsplit(text)
     if parts.scheme in ("", "file") or len(parts.scheme) == 1:  # a plain path (or a drive letter)
