@@ -21,7 +21,7 @@ unset PYTHONDONTWRITEBYTECODE
 export UV_PYTHON_DOWNLOADS=never
 
 TESTS=(tests/hooks tests/operators tests/sensors tests/triggers tests/example_dags tests/dags
-       tests/log tests/test_compat.py tests/test_provider_info.py)
+       tests/log tests/test_compat.py tests/test_provider_info.py tests/test_lineage.py)
 ALL_JOBS=(airflow-3.1 airflow-3.2)
 
 # job -> "python-version airflow-version"; seed pins are what --refresh-constraints resolves with

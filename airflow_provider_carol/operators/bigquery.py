@@ -21,6 +21,7 @@ from airflow_provider_carol.hooks.bigquery.results import (
 from airflow_provider_carol.operators.base import CarolBaseOperator
 
 if TYPE_CHECKING:
+    from airflow.providers.openlineage.extractors import OperatorLineage
     from google.cloud import bigquery
 
 
@@ -95,7 +96,20 @@ class CarolBigQueryOperator(CarolBaseOperator):
         )
         context["ti"].xcom_push(key="job_id", value=job.job_id)
         self.log.info("BigQuery job %s done", job.job_id)
-        return self._deliver(job)
+        self._job, self._delivered = job, self._deliver(job)
+        return self._delivered
+
+    def get_openlineage_facets_on_complete(self, task_instance: object) -> OperatorLineage:
+        """OpenLineage: the tables the job read and wrote (as BigQuery reports them), and the Parquet file."""
+        from airflow_provider_carol import lineage
+
+        job = getattr(self, "_job", None)
+        if job is None:  # a dry run (it moves no data), or no job ran
+            return lineage.OperatorLineage()
+        inputs, outputs = lineage.bigquery_job_datasets(job)
+        if self.output_path and isinstance(self._delivered, dict):
+            outputs.append(lineage.parquet_output(self.output_path, self._delivered))
+        return lineage.OperatorLineage(inputs=inputs, outputs=outputs)
 
     def _deliver(self, job: bigquery.QueryJob) -> Any:
         if job.destination is None:  # DDL/DML or a script: nothing to read
@@ -169,6 +183,20 @@ class CarolBigQueryReadTableOperator(CarolBaseOperator):
             max_streams=self.max_streams,
             dataset=self.dataset,
         )
+        self._delivered: dict[str, Any] | list[dict[str, Any]]
         if self.output_path:
-            return write_parquet(reader, self.output_path, log=self.log)
-        return rows_for_xcom(reader, self.max_xcom_rows, f"BigQuery table {self.table}")
+            self._delivered = write_parquet(reader, self.output_path, log=self.log)
+        else:
+            self._delivered = rows_for_xcom(reader, self.max_xcom_rows, f"BigQuery table {self.table}")
+        return self._delivered
+
+    def get_openlineage_facets_on_complete(self, task_instance: object) -> OperatorLineage:
+        """OpenLineage: the table read (with the rows read) and the Parquet file written, if any."""
+        from airflow_provider_carol import lineage
+
+        delivered = getattr(self, "_delivered", None)
+        written = delivered if self.output_path and isinstance(delivered, dict) else None
+        rows = written["rows"] if written else len(delivered) if isinstance(delivered, list) else None
+        table = lineage.bigquery_table_input(self.hook, self.table, self.dataset, rows)
+        outputs = [lineage.parquet_output(self.output_path, written)] if written else []
+        return lineage.OperatorLineage(inputs=[table], outputs=outputs)

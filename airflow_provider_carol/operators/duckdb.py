@@ -27,6 +27,8 @@ from airflow_provider_carol.optional import require
 if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
+    from airflow.providers.openlineage.extractors import OperatorLineage
+    from google.cloud import bigquery
 
 _BATCH_ROWS = 65_536
 
@@ -173,8 +175,12 @@ class CarolDuckDBOperator(CarolBaseOperator):
                 seen.add(name.lower())
 
     def _load_sources(self, connection: duckdb.DuckDBPyConnection, params: list[Any]) -> None:
+        self._jobs: dict[str, bigquery.QueryJob] = {}  # for lineage
+        self._source_rows: dict[str, int] = {}
         for name, sql in (self.queries or {}).items():
-            job = self.hook.run_bigquery_query(sql, parameters=params, dataset=self.dataset)
+            job = self._jobs[name] = self.hook.run_bigquery_query(
+                sql, parameters=params, dataset=self.dataset
+            )
             reader = self.hook.query_bigquery_arrow(job, max_streams=self.max_streams)
             self._register(connection, name, reader)
         for name, spec in (self.tables or {}).items():
@@ -204,6 +210,7 @@ class CarolDuckDBOperator(CarolBaseOperator):
         """Register Arrow under ``name`` (zero-copy); in a database file, store it as a table."""
         table = data.read_all() if hasattr(data, "read_all") else data
         self.log.info("DuckDB source %r: %d rows, %d columns", name, table.num_rows, table.num_columns)
+        self._source_rows[name] = table.num_rows
         if self.database:
             connection.register("__carol_source", table)
             target = quote_identifier(name)
@@ -216,10 +223,34 @@ class CarolDuckDBOperator(CarolBaseOperator):
         if relation is None:
             return None
         if self.output_path:
-            return write_parquet(relation.to_arrow_reader(_BATCH_ROWS), self.output_path, log=self.log)
+            self._written = write_parquet(
+                relation.to_arrow_reader(_BATCH_ROWS), self.output_path, log=self.log
+            )
+            return self._written
         if self.staging_name:
             sent = self.hook.send_to_staging(
                 self.staging_name, relation.to_arrow_table(), connector_id=self.connector_id
             )
-            return sent.as_dict()
+            self._sent = sent.as_dict()
+            return self._sent
         return rows_for_xcom(relation.to_arrow_reader(_BATCH_ROWS), self.max_xcom_rows, f"{self.task_id} SQL")
+
+    def get_openlineage_facets_on_complete(self, task_instance: object) -> OperatorLineage:
+        """OpenLineage: the BigQuery tables and files loaded; the Parquet file or staging table written."""
+        from airflow_provider_carol import lineage
+
+        rows: dict[str, int] = getattr(self, "_source_rows", {})
+        inputs = []
+        for job in getattr(self, "_jobs", {}).values():
+            inputs += lineage.bigquery_job_datasets(job)[0]
+        for name, spec in (self.tables or {}).items():
+            table = spec if isinstance(spec, str) else spec["table"]
+            inputs.append(lineage.bigquery_table_input(self.hook, table, self.dataset, rows.get(name)))
+        for spec in (self.files or {}).values():
+            inputs.append(lineage.file_input(spec.get("path") if isinstance(spec, Mapping) else spec))
+        outputs = []
+        if getattr(self, "_written", None):
+            outputs.append(lineage.parquet_output(self.output_path, self._written))
+        if getattr(self, "_sent", None):
+            outputs += lineage.staging_lineage(self.hook, lineage.StagingWrite.merged([self._sent])).outputs
+        return lineage.OperatorLineage(inputs=inputs, outputs=outputs)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from airflow.sdk import Asset, AssetAlias, Context, XComArg
@@ -13,6 +13,9 @@ from airflow_provider_carol.hooks.staging import sources
 from airflow_provider_carol.hooks.staging.codec import DEFAULT_CHUNK_SIZE, DEFAULT_MAX_CHUNK_BYTES
 from airflow_provider_carol.hooks.staging.sender import DEFAULT_MAX_IN_FLIGHT
 from airflow_provider_carol.operators.base import CarolBaseOperator
+
+if TYPE_CHECKING:
+    from airflow.providers.openlineage.extractors import OperatorLineage
 
 STAGING_ASSET_ALIAS = "carol-staging"
 PLAN_XCOM_KEY = "plan"
@@ -24,7 +27,10 @@ def staging_asset_uri(tenant: str, connector_id: str, staging_name: str) -> str:
 
 
 class _CarolStagingBase(CarolBaseOperator):
-    """Shared plumbing: source arguments (``data`` may be an XComArg) and asset events."""
+    """Shared plumbing: source arguments (``data`` may be an XComArg), asset events and lineage."""
+
+    #: Send summaries (XCom dicts) of what this task put into staging tables, for OpenLineage.
+    _sent_to_staging: Sequence[dict[str, Any]] = ()
 
     def _set_data(self, data: Any) -> None:
         # ``data`` is not a template field: Jinja would compile every string of a large list. An
@@ -42,6 +48,12 @@ class _CarolStagingBase(CarolBaseOperator):
         for connector_id, staging_name in sorted(set(pairs)):
             asset = Asset(staging_asset_uri(tenant, connector_id, staging_name))
             context["outlet_events"][AssetAlias(STAGING_ASSET_ALIAS)].add(asset, extra=extra)
+
+    def get_openlineage_facets_on_complete(self, task_instance: object) -> OperatorLineage:
+        """OpenLineage: each staging table this task sent to, its schema and the records/bytes sent."""
+        from airflow_provider_carol import lineage
+
+        return lineage.staging_lineage(self.hook, lineage.StagingWrite.merged(self._sent_to_staging))
 
 
 class CarolStagingSchemaOperator(_CarolStagingBase):
@@ -190,6 +202,7 @@ class CarolStagingSendOperator(_CarolStagingBase):
             max_in_flight=self.max_in_flight,
             batch=self.batch,
         )
+        self._sent_to_staging = [summary.as_dict()]
         if self.emit_asset and summary.summary_sent:
             self._emit(
                 context,
@@ -263,6 +276,7 @@ class CarolEndBatchOperator(_CarolStagingBase):
         """Check the results against the plan, then send the summary."""
         results = [dict(result) for result in (self.results or [])]
         done = self.hook.finish_batch(self.plan, results)
+        self._sent_to_staging = results
         if self.emit_asset and done["records"]:
             pairs = [
                 (result["connector_id"], result["staging_name"]) for result in results if result["records"]
