@@ -61,6 +61,12 @@ class SendSummary:
     seconds: float
     first_sequence: int
     summary_sent: bool = False
+    #: True when nothing was posted: the counts are what a real send would send.
+    dry_run: bool = False
+    #: The records' schema properties, as compared with the staging's (None: not inferred).
+    schema: dict[str, Any] | None = None
+    #: ``{added, missing, changed, evolved}`` against Carol's schema (None: Carol had none).
+    schema_drift: dict[str, Any] | None = None
 
     @property
     def last_sequence(self) -> int:
@@ -68,8 +74,9 @@ class SendSummary:
         return self.first_sequence + self.requests - 1
 
     def as_dict(self) -> dict[str, Any]:
-        """Plain dict for XCom."""
-        return {**asdict(self), "seconds": round(self.seconds, 3)}
+        """Plain dict for XCom (a dry run's also says ``chunks``: the requests it would make)."""
+        extra = {"chunks": self.requests} if self.dry_run else {}
+        return {**asdict(self), "seconds": round(self.seconds, 3), **extra}
 
 
 @dataclass(frozen=True)

@@ -277,3 +277,45 @@ def _column_names(description: Sequence[Any]) -> list[str]:
     if duplicated:
         raise CarolConfigError(f"The query returns duplicated column names {duplicated}; alias them.")
     return names
+
+
+def upfront_properties(spec: SourceSpec) -> dict[str, dict[str, Any]] | None:
+    """Staging schema properties known before reading any row: a pyarrow Table's schema, or every
+    Parquet/Arrow file's (metadata only); None for sources typed by their rows (CSV, NDJSON, SQL, dicts).
+
+    Files that disagree on a column's type are an error naming the column and both files.
+    """
+    from airflow_provider_carol.hooks.staging.schema import arrow_properties
+
+    kind = f"{type(spec.data).__module__}.{type(spec.data).__name__}"
+    if spec.data is not None:
+        return arrow_properties(spec.data.schema) if kind.startswith("pyarrow.") else None
+    if spec.path is None:
+        return None
+    paths = expand_paths(spec.path)
+    if not paths or any(file_format_of(path, spec.file_format) not in ("parquet", "ipc") for path in paths):
+        return None
+    merged: dict[str, dict[str, Any]] = {}
+    seen_in: dict[str, FilePath] = {}
+    for path in paths:
+        for name, found in arrow_properties(
+            _file_schema(path, file_format_of(path, spec.file_format))
+        ).items():
+            if name in merged and found.get("type") != merged[name].get("type"):
+                raise CarolConfigError(
+                    f"Column {name!r} is {merged[name].get('type')} in {seen_in[name]!s} but "
+                    f"{found.get('type')} in {path!s}; the files disagree on its type."
+                )
+            merged.setdefault(name, found)
+            seen_in.setdefault(name, path)
+    return merged
+
+
+def _file_schema(path: FilePath, file_format: str) -> Any:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    with open_binary(path) as stream:
+        if file_format == "parquet":
+            return pq.ParquetFile(stream).schema_arrow
+        return pa.ipc.open_file(stream if stream.seekable() else pa.BufferReader(stream.read())).schema
