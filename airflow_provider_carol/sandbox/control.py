@@ -210,12 +210,13 @@ class Sandbox:
     def add_named_query(
         self,
         name: str,
-        records: list[dict[str, Any]],
+        records: list[dict[str, Any]] | None,
         *,
         params: list[str] | None = None,
         data_model: str | None = None,
     ) -> dict[str, Any]:
-        """Seed a named query returning ``records`` (filtered by equality on params that are fields)."""
+        """Seed a named query returning ``records`` (None: what processQuery wrote into ``data_model``),
+        filtered by equality on the params that are fields."""
         body = {"name": name, "records": records, "params": params or [], "data_model": data_model}
         return self._admin("POST", "named_queries", json=body)
 

@@ -1,9 +1,13 @@
 """Named queries (paged by scroll) and BigQuery ``processQuery`` calls (section 10), in memory.
 
-The sandbox does not evaluate Carol's query language or run processQuery's SQL: a named query is
-seeded through the admin API with its parameter names and the golden records it returns (filtered by
-equality on each parameter that is also a field), and a processQuery call is recorded and answered
-with a long task following a schedule the admin API sets (default: RUNNING, then COMPLETED after 1 s).
+The sandbox does not evaluate Carol's query language: a named query is seeded through the admin API
+with its parameter names and the golden records it returns (given, or the data model's records that
+processQuery wrote), filtered by equality on each parameter that is also a field. processQuery is
+recorded and answered with a long task. With a BigQuery emulator attached (``sandbox/bigquery.py``)
+the SQL really runs there, on the tenant's dataset (staging intake is mirrored into it): the task
+COMPLETES with the rows written as the data model's golden records, or FAILS with BigQuery's error.
+Without one, the task follows a schedule the admin API sets (default: RUNNING, then COMPLETED after
+1 s) and the SQL is not run.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ class NamedQuery:
 
     name: str
     params: list[str]
-    records: list[dict[str, Any]]
+    records: list[dict[str, Any]] | None  # None: the data model's golden records (see processQuery)
     data_model: str = "customer"
 
 
@@ -43,6 +47,7 @@ class QueryStore:
     named: dict[str, NamedQuery] = field(default_factory=dict)
     scrolls: dict[str, Scroll] = field(default_factory=dict)
     process_calls: list[dict[str, Any]] = field(default_factory=list)
+    golden: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     process_schedule: list[dict[str, Any]] | None = None
     process_error: str | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -52,15 +57,17 @@ class QueryStore:
             self.named.clear()
             self.scrolls.clear()
             self.process_calls.clear()
+            self.golden.clear()
             self.process_schedule, self.process_error = None, None
 
     def add(self, body: dict[str, Any]) -> NamedQuery:
-        name, params, records = body.get("name"), body.get("params") or [], body.get("records") or []
+        name, params, records = body.get("name"), body.get("params") or [], body.get("records")
         if not isinstance(name, str) or not name:
             raise CarolError(400, "name is required", "name")
-        if not all(isinstance(p, str) for p in params) or not all(isinstance(r, dict) for r in records):
+        if not all(isinstance(p, str) for p in params) or not all(isinstance(r, dict) for r in records or []):
             raise CarolError(400, "params must be names and records objects", "records")
-        query = NamedQuery(name, list(params), list(records), str(body.get("data_model") or "customer"))
+        rows = None if records is None else list(records)
+        query = NamedQuery(name, list(params), rows, str(body.get("data_model") or "customer"))
         with self._lock:
             self.named[name] = query
         return query
@@ -80,9 +87,13 @@ class QueryStore:
             raise CarolError(400, f"Parameter {missing[0]} is required by named query {name}", missing[0])
         if page_size < 1:
             raise CarolError(400, "pageSize must be at least 1", "pageSize")
+        with self._lock:
+            records = list(
+                query.records if query.records is not None else self.golden.get(query.data_model, [])
+            )
         hits = [
             self._hit(query, record)
-            for record in query.records
+            for record in records
             if all(record[p] == values[p] for p in query.params if p in record)
         ]
         return self._page(Scroll(query, hits, offset, page_size), scrollable)
@@ -114,3 +125,9 @@ class QueryStore:
             "mdmGoldenFieldAndValues": record,
             "mdmErrors": {},
         }
+
+    def write_golden(self, data_model: str, rows: list[dict[str, Any]], clear: bool) -> None:
+        """What a processQuery wrote into a data model (replacing its records when ``clear``)."""
+        with self._lock:
+            kept = [] if clear else self.golden.get(data_model, [])
+            self.golden[data_model] = kept + rows

@@ -87,3 +87,36 @@ def test_bad_flags_fail_when_the_dag_is_parsed():
         CarolProcessQueryOperator(task_id="p", sql=SQL, data_model="")
     with pytest.raises(CarolConfigError, match="saveCds must be True or False"):
         CarolProcessQueryOperator(task_id="p", sql=SQL, data_model="customer", save_cds="no")
+
+
+def test_processing_runs_the_sql_on_bigquery_and_a_named_query_reads_the_data_model(carol_bigquery_mirror):
+    """Ingest, process with SQL, read back: staging intake lands in BigQuery, processQuery's SQL runs
+    there, and its rows become the data model's records a named query pages through."""
+    from airflow_provider_carol.hooks.carol import CarolHook
+    from airflow_provider_carol.sandbox.bigquery import table_name
+
+    sandbox, hook = carol_bigquery_mirror.sandbox, CarolHook()
+    hook.send_to_staging("customers", [{"id": i, "name": f"c{i}", "active": i % 2 == 0} for i in range(20)])
+    connector = hook.call_api(f"v1/connectors/{sandbox.connector_id}")["mdmName"]
+    sql = f"SELECT id, name FROM `{table_name(connector, 'customers')}` WHERE active ORDER BY id"
+    op = CarolProcessQueryOperator(
+        task_id="process", sql=sql, data_model="customer", deferrable=False, poll_interval=0.2, timeout=120
+    )
+    carol_task_id = op.execute(task_context())
+    assert sandbox.task(carol_task_id)["mdmTaskStatus"] == "COMPLETED"
+    sandbox.add_named_query("activeCustomers", None, data_model="customer")
+    found = hook.named_query("activeCustomers", page_size=3)
+    assert found == [{"id": i, "name": f"c{i}"} for i in range(0, 20, 2)]
+
+
+def test_sql_bigquery_refuses_fails_the_task_with_bigquerys_error(carol_bigquery_mirror):
+    op = CarolProcessQueryOperator(
+        task_id="process",
+        sql="SELECT nope FROM `no_such_table`",
+        data_model="customer",
+        deferrable=False,
+        poll_interval=0.2,
+        timeout=120,
+    )
+    with pytest.raises(CarolTaskFailed, match=r"BigQuery: .*no_such_table"):
+        op.execute(task_context())

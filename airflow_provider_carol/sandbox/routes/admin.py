@@ -184,7 +184,8 @@ async def add_named_query(request: Request) -> Any:
     """Seed a named query: ``{name, params?: [names], records: [objects], data_model?}``."""
     body = await read_object(request, "{name, params?, records, data_model?}")
     query = state_of(request).queries.add(body)
-    return json_response({"name": query.name, "params": query.params, "records": len(query.records)})
+    count = None if query.records is None else len(query.records)
+    return json_response({"name": query.name, "params": query.params, "records": count})
 
 
 @router.post("/process_query")
