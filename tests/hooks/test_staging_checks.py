@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from airflow_provider_carol.exceptions import CarolConfigError
+from airflow_provider_carol.exceptions import CarolConfigError, CarolError
 from airflow_provider_carol.hooks.carol import CarolHook
 from airflow_provider_carol.hooks.staging import drift, schema
 
@@ -209,3 +209,25 @@ def test_bad_policy_is_refused_before_any_request(carol_sandbox):
 def test_type_pairs_that_send_the_same_json_are_not_drift(carol, records, changed):
     found = drift.compare({"f": {"type": carol}}, {"f": {"type": records}})
     assert bool(found.changed) is changed
+
+
+def test_a_dry_run_cannot_join_a_batch_or_complete_a_planned_one(carol_sandbox, tmp_path):
+    carol_hook = hook()
+    with (
+        pytest.raises(CarolConfigError, match="a dry run sends nothing"),
+        carol_hook.staging_batch() as batch,
+    ):
+        batch.send(STAGING, rows(5), dry_run=True)
+    pq.write_table(pa.table({"id": list(range(10))}), tmp_path / "a.parquet")
+    plan = carol_hook.plan_batch([str(tmp_path / "a.parquet")], chunk_size=4)
+    (part,) = plan.partitions
+    result = carol_hook.send_to_staging(STAGING, dry_run=True, **part).as_dict()
+    assert result["dry_run"] and result["chunks"] == 3
+    with pytest.raises(CarolError, match="was a dry run and sent nothing; the batch gets no summary"):
+        carol_hook.finish_batch(plan, [result])
+    assert sent_requests(carol_sandbox) == [] and carol_sandbox.batches() == []
+
+
+def test_arrow_data_other_than_tables_gets_the_sources_clear_error(carol_sandbox):
+    with pytest.raises(CarolConfigError, match="data must be a list of dicts"):
+        hook().send_to_staging(STAGING, pa.array([1, 2]))

@@ -180,6 +180,11 @@ def check_results(plan: BatchPlan, results: list[dict[str, Any]]) -> tuple[int, 
     for result in results:
         if not isinstance(result, dict) or result.get("batch_id") != plan.batch_id:
             raise CarolError(f"A send result does not belong to batch {plan.batch_id}: {result!r:.200}")
+        if result.get("dry_run"):
+            raise CarolError(
+                f"A send of batch {plan.batch_id} (sequences from {result.get('first_sequence')}) was a "
+                "dry run and sent nothing; the batch gets no summary."
+            )
         remaining.append(result)
     problems = []
     for index, part in enumerate(plan.partitions):
@@ -228,6 +233,11 @@ class StagingBatch:
         """Send one source of records to ``staging_name`` within this batch (see ``send_to_staging``)."""
         if self.failed:
             raise CarolError(f"Batch {self.batch_id} already failed; it will get no summary.")
+        if options.get("dry_run"):
+            raise CarolConfigError(
+                f"Batch {self.batch_id}: a dry run sends nothing, so it cannot be part of a batch; "
+                "call send_to_staging(..., dry_run=True) outside the batch."
+            )
         fixed = sorted(
             {"connector_id", "connector_name", "batch_id", "batch", "first_sequence", "send_summary"}
             & set(options)

@@ -101,9 +101,10 @@ def compare(current: Mapping[str, Any], inferred: Mapping[str, Any], prefix: str
         if name not in current:
             drift.added[path] = kind or "null"
             continue
-        stored = _type_of(current[name])
+        found = current[name] if isinstance(current[name], Mapping) else {}
+        stored = _type_of(found)
         if kind is None or stored is None or kind == stored or (stored, kind) in COMPATIBLE:
-            inner_now, inner_new = current[name].get("properties"), spec.get("properties")
+            inner_now, inner_new = found.get("properties"), spec.get("properties")
             if isinstance(inner_now, Mapping) and isinstance(inner_new, Mapping):
                 nested = compare(inner_now, inner_new, f"{path}.")
                 drift.added.update(nested.added)

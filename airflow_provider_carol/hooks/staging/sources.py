@@ -287,9 +287,10 @@ def upfront_properties(spec: SourceSpec) -> dict[str, dict[str, Any]] | None:
     """
     from airflow_provider_carol.hooks.staging.schema import arrow_properties
 
-    kind = f"{type(spec.data).__module__}.{type(spec.data).__name__}"
     if spec.data is not None:
-        return arrow_properties(spec.data.schema) if kind.startswith("pyarrow.") else None
+        arrow = type(spec.data).__module__.startswith("pyarrow")
+        typed = arrow and type(spec.data).__name__ in ("Table", "RecordBatch")
+        return arrow_properties(spec.data.schema) if typed else None
     if spec.path is None:
         return None
     paths = expand_paths(spec.path)
