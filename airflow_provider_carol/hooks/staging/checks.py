@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from airflow_provider_carol.exceptions import CarolSchemaDriftError
 from airflow_provider_carol.hooks.core.protocols import LoggerLike
 from airflow_provider_carol.hooks.staging import drift, schema, sources
 
@@ -96,10 +97,10 @@ def check_drift(
     found = drift.compare(stored, properties)
     decision = drift.decide(found, policy)
     if decision.refused:
-        raise drift.CarolSchemaDriftError(
+        raise CarolSchemaDriftError(
             f"Staging {staging_name!r}: the records do not match its schema in Carol "
             f"(on_schema_drift={policy!r}): " + "; ".join(decision.refused) + ". Nothing was sent.",
-            found,
+            found.as_dict(),
         )
     for line in decision.warned:
         client.log.warning("Staging %r schema drift: %s.", staging_name, line)

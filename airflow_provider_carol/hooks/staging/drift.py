@@ -36,17 +36,6 @@ COMPATIBLE = frozenset(
 )
 
 
-class CarolSchemaDriftError(CarolConfigError):
-    """The records' schema differs from the staging's schema in a way the policy refuses.
-
-    Raised before any record is sent; ``drift`` holds the field-by-field report.
-    """
-
-    def __init__(self, message: str, drift: SchemaDrift) -> None:
-        super().__init__(message)
-        self.drift = drift
-
-
 def check_policy(policy: object) -> DriftPolicy | None:
     """``on_schema_drift`` validated: None (the default policy) or one of ``fail``, ``warn``, ``evolve``."""
     if policy is None or policy in POLICIES:
