@@ -34,27 +34,35 @@ class SchemaCheck:
 
 @dataclass(frozen=True)
 class Sample:
-    """What the source says about its schema before sending: metadata, or its first block of records."""
+    """What the source says about its schema before sending: its metadata, or its first block of records.
 
-    upfront: dict[str, Any] | None = None
+    Nothing is typed until :meth:`properties` is called: only when there is a schema to compare with.
+    """
+
+    spec: sources.SourceSpec
+    upfront: bool = False
     records: list[Any] | None = None
 
+    @property
+    def empty(self) -> bool:
+        """True when there is nothing to type (a source without records)."""
+        return not self.upfront and not self.records
+
     def properties(self) -> dict[str, Any] | None:
-        """The schema properties (inferred on demand: only when there is something to compare)."""
-        if self.upfront is not None:
-            return self.upfront
+        """The schema properties: from the metadata (every file), else inferred from the first block."""
+        if self.upfront:
+            return sources.upfront_properties(self.spec)
         return schema.infer_properties(self.records, untyped=None) if self.records else None
 
 
 def peek_sample(spec: sources.SourceSpec, blocks: Iterator[list[Any]]) -> tuple[Sample, Iterator[list[Any]]]:
-    """The source's sample and its blocks, unchanged (the first block is read and put back in front)."""
-    upfront = sources.upfront_properties(spec)
-    if upfront is not None:
-        return Sample(upfront=upfront), blocks
+    """The source's sample and its blocks, unchanged (a first block read is put back in front)."""
+    if sources.typed_upfront(spec):
+        return Sample(spec, upfront=True), blocks
     first = next(blocks, None)
     if first is None:
-        return Sample(), iter(())
-    return Sample(records=first), itertools.chain([first], blocks)
+        return Sample(spec), iter(())
+    return Sample(spec, records=first), itertools.chain([first], blocks)
 
 
 class SchemaClient(Protocol):
@@ -86,7 +94,7 @@ def check_drift(
     A real send infers the sample's schema only when Carol has one to compare with; a dry run always
     does, to report it.
     """
-    if sample.upfront is None and not sample.records:
+    if sample.empty:
         return SchemaCheck(None, None)
     current = client.get_staging_schema(staging_name, connector_id)
     if current is None:

@@ -279,29 +279,33 @@ def _column_names(description: Sequence[Any]) -> list[str]:
     return names
 
 
-def upfront_properties(spec: SourceSpec) -> dict[str, dict[str, Any]] | None:
-    """Staging schema properties known before reading any row: a pyarrow Table's schema, or every
-    Parquet/Arrow file's (metadata only); None for sources typed by their rows (CSV, NDJSON, SQL, dicts).
+def typed_upfront(spec: SourceSpec) -> bool:
+    """True when the source knows its schema before any row is read: a pyarrow Table or RecordBatch,
+    or only Parquet/Arrow files (their metadata types every column). Costs no file read."""
+    if spec.data is not None:
+        return type(spec.data).__module__.startswith("pyarrow") and type(spec.data).__name__ in (
+            "Table",
+            "RecordBatch",
+        )
+    if spec.path is None:
+        return False
+    paths = expand_paths(spec.path)
+    return bool(paths) and all(file_format_of(path, spec.file_format) in ("parquet", "ipc") for path in paths)
 
-    Files that disagree on a column's type are an error naming the column and both files.
+
+def upfront_properties(spec: SourceSpec) -> dict[str, dict[str, Any]]:
+    """Staging schema properties of a :func:`typed_upfront` source: the Table's schema, or every file's
+    (metadata only). Files that disagree on a column's type are an error naming the column and both files.
     """
     from airflow_provider_carol.hooks.staging.schema import arrow_properties
 
     if spec.data is not None:
-        arrow = type(spec.data).__module__.startswith("pyarrow")
-        typed = arrow and type(spec.data).__name__ in ("Table", "RecordBatch")
-        return arrow_properties(spec.data.schema) if typed else None
-    if spec.path is None:
-        return None
-    paths = expand_paths(spec.path)
-    if not paths or any(file_format_of(path, spec.file_format) not in ("parquet", "ipc") for path in paths):
-        return None
+        return arrow_properties(spec.data.schema)
     merged: dict[str, dict[str, Any]] = {}
     seen_in: dict[str, FilePath] = {}
-    for path in paths:
-        for name, found in arrow_properties(
-            _file_schema(path, file_format_of(path, spec.file_format))
-        ).items():
+    for path in expand_paths(spec.path):
+        file_schema = _file_schema(path, file_format_of(path, spec.file_format))
+        for name, found in arrow_properties(file_schema).items():
             if name in merged and found.get("type") != merged[name].get("type"):
                 raise CarolConfigError(
                     f"Column {name!r} is {merged[name].get('type')} in {seen_in[name]!s} but "
