@@ -21,6 +21,18 @@ class CarolConfigError(CarolError, AirflowFailException, ValueError):
     """The Carol connection or an operator argument is invalid; raised before any request is sent."""
 
 
+class CarolSchemaDriftError(CarolConfigError):
+    """The records' schema differs from the staging's schema in Carol in a way ``on_schema_drift`` refuses.
+
+    Raised before any record is sent; ``drift`` is the field-by-field report:
+    ``{"added": {path: type}, "missing": {path: type}, "changed": {path: {"carol", "records"}}}``.
+    """
+
+    def __init__(self, message: str, drift: dict[str, dict[str, object]]) -> None:
+        super().__init__(message)
+        self.drift = drift
+
+
 class CarolConnectionError(CarolError):
     """Carol could not be reached (DNS, refused, TLS, timeout) after the retries allowed."""
 

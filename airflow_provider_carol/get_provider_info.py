@@ -33,7 +33,7 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
 }
 
 
-OPERATORS = ("api", "connectors", "staging", "tasks", "apps", "bigquery", "duckdb")
+OPERATORS = ("api", "connectors", "staging", "tasks", "apps", "bigquery", "duckdb", "queries")
 
 
 def _modules(kind: str, *names: str) -> list[str]:

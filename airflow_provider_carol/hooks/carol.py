@@ -9,6 +9,7 @@ connectors, staging schemas, sends, batches  :mod:`~airflow_provider_carol.hooks
 long tasks (get, cancel, logs, wait, url)    :mod:`~airflow_provider_carol.hooks.tasks.api`
 apps (settings, processes)                   :mod:`~airflow_provider_carol.hooks.apps`
 BigQuery (key, clients, queries, reads)      :mod:`~airflow_provider_carol.hooks.bigquery.api`
+processQuery, named queries (paged)          :mod:`~airflow_provider_carol.hooks.queries`
 ==========================================  =====================================================
 
 The request pipeline they all use (auth, retries, ``Retry-After``, error mapping) is written once in
@@ -20,11 +21,12 @@ from __future__ import annotations
 from airflow_provider_carol import compat
 from airflow_provider_carol.hooks.apps import AppsApi
 from airflow_provider_carol.hooks.bigquery.api import BigQueryApi
+from airflow_provider_carol.hooks.queries import QueriesApi
 from airflow_provider_carol.hooks.staging.api import StagingApi
 from airflow_provider_carol.hooks.tasks.api import TasksApi
 
 
-class CarolHook(StagingApi, TasksApi, AppsApi, BigQueryApi):
+class CarolHook(StagingApi, TasksApi, AppsApi, BigQueryApi, QueriesApi):
     """Talk to the Carol REST API with any auth mode of a ``carol`` connection.
 
     The connection is read on first use (never at DAG parse). One ``requests.Session`` per hook;

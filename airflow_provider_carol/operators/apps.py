@@ -3,26 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
-from typing import Any, NoReturn
+from typing import Any
 
 from airflow.sdk import Context
 
-from airflow_provider_carol.compat import conf
-from airflow_provider_carol.exceptions import CarolNotFound, CarolTaskFailed
-from airflow_provider_carol.hooks.core.durable import StateStore, forget, state_store
 from airflow_provider_carol.hooks.tasks.models import CarolTask
-from airflow_provider_carol.hooks.tasks.polling import DEFAULT_UNKNOWN_STATUS_TIMEOUT
-from airflow_provider_carol.links.tasks import CarolTaskLink, persist_task_link
-from airflow_provider_carol.operators.base import CarolBaseOperator, CarolTaskDeferral, as_seconds
-from airflow_provider_carol.triggers.tasks import TIMEOUT
+from airflow_provider_carol.operators.base import CarolBaseOperator
+from airflow_provider_carol.operators.longtask import CAROL_TASK_ID_KEY, CarolLongTaskOperator
 
-CAROL_TASK_ID_KEY = "carol_task_id"
+__all__ = ["CAROL_TASK_ID_KEY", "CarolAppSettingsOperator", "CarolRunAppProcessOperator"]
 #: Task state store key of the Carol task this Airflow task started (kept across tries).
 TASK_KEY = "carol_app_process_task_id"
 
 
-class CarolRunAppProcessOperator(CarolTaskDeferral, CarolBaseOperator):
+class CarolRunAppProcessOperator(CarolLongTaskOperator):
     """Start a Carol app process, push its long-task id, and wait for it like ``CarolTaskSensor``.
 
     Returns the Carol task id (so ``op.output`` can feed a sensor or a tracker). The id is also pushed
@@ -30,6 +24,8 @@ class CarolRunAppProcessOperator(CarolTaskDeferral, CarolBaseOperator):
     is never resent automatically, so a retry-safe network error cannot start the process twice, and
     the started task's id is kept in the task state store: after a worker crash or an Airflow retry, the
     next try reconnects to it instead of starting the process again (unless it ended FAILED/CANCELED).
+    Waiting, resuming and cancelling live in
+    :class:`~airflow_provider_carol.operators.longtask.CarolLongTaskOperator`.
 
     :param app_name: the Carol app (templated); None uses the connection's ``app_name`` extra.
     :param process_name: the AI process to run (templated).
@@ -49,124 +45,17 @@ class CarolRunAppProcessOperator(CarolTaskDeferral, CarolBaseOperator):
     """
 
     template_fields: Sequence[str] = ("app_name", "process_name", "carol_conn_id")
-    operator_extra_links = (CarolTaskLink(),)
+    task_state_key = TASK_KEY
+    started_what = "an app process"
 
-    def __init__(
-        self,
-        *,
-        app_name: str | None,
-        process_name: str,
-        wait_for_completion: bool = True,
-        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
-        poll_interval: float = 5.0,
-        max_poll_interval: float = 60.0,
-        timeout: timedelta | float | None = None,
-        cancel_on_kill: bool = True,
-        logs_tail: int = 20,
-        resume: bool = True,
-        unknown_status_timeout: float | None = DEFAULT_UNKNOWN_STATUS_TIMEOUT,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *, app_name: str | None, process_name: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.app_name = app_name
         self.process_name = process_name
-        self.wait_for_completion = wait_for_completion
-        self.deferrable = deferrable
-        self.poll_interval = poll_interval
-        self.max_poll_interval = max_poll_interval
-        self.timeout = as_seconds(timeout, "timeout")
-        self.cancel_on_kill = cancel_on_kill
-        self.logs_tail = logs_tail
-        self.resume = resume
-        self.unknown_status_timeout = unknown_status_timeout
-        self.carol_task_id: str | None = None
 
-    def execute(self, context: Context) -> str:
-        """Start the process (or reconnect to the one an earlier try started), then wait for it."""
-        store = state_store(context, purpose="the Carol task an app process started") if self.resume else None
-        task = self._earlier_task(store)
-        if task is None:
-            task = self.hook.start_app_process(self.app_name, self.process_name)
-            if store is not None:  # before anything else can fail: a retry must find it
-                store.set(TASK_KEY, task.task_id)
-            self.log.info(
-                "Started Carol process %s: task %s is %s.", self.process_name, task.task_id, task.status
-            )
-        self.carol_task_id = task.task_id
-        context["ti"].xcom_push(key=CAROL_TASK_ID_KEY, value=task.task_id)
-        persist_task_link(context, self.hook.task_url(task.task_id))
-        if not self.wait_for_completion:
-            return task.task_id
-        if task.state.is_terminal:
-            return self._finish(context, task.task_id, task.status, task.error_message)
-        if self.deferrable:
-            self.defer_to_carol_task(context, task, self.timeout)
-        try:
-            task = self.hook.wait_for_task(
-                task.task_id,
-                poll_interval=self.poll_interval,
-                max_poll_interval=self.max_poll_interval,
-                timeout=self.timeout,
-                unknown_status_timeout=self.unknown_status_timeout,
-            )
-        except TimeoutError:
-            self._timed_out(task.task_id)
-        return self._finish(context, task.task_id, task.status, task.error_message)
-
-    def _earlier_task(self, store: StateStore | None) -> CarolTask | None:
-        """The Carol task an earlier try of this Airflow task started, if it can be continued."""
-        task_id = store.get(TASK_KEY) if store is not None else None
-        if not isinstance(task_id, str) or not task_id:
-            return None
-        try:
-            task = self.hook.get_task(task_id)
-        except CarolNotFound:
-            self.log.warning(
-                "Carol task %s of an earlier try no longer exists; starting the process again.", task_id
-            )
-            return None
-        if task.state.is_failed:
-            self.log.info(
-                "Carol task %s of an earlier try ended %s; starting the process again.", task_id, task.status
-            )
-            return None
-        self.log.info(
-            "Reconnecting to Carol task %s (%s), started by an earlier try; not starting the process again.",
-            task_id,
-            task.status,
-        )
-        return task
-
-    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> str:
-        """Resume after the trigger: validate the event, then succeed, fail, or cancel on timeout."""
-        event = self.carol_task_event(event)
-        self.carol_task_id = event["carol_task_id"]
-        self.raise_if_execution_timeout(event)
-        if event["status"] == TIMEOUT:
-            self._timed_out(event["carol_task_id"])
-        return self._finish(
-            context, event["carol_task_id"], event["status"], event.get("error"), event.get("logs_tail")
-        )
-
-    def _finish(
-        self, context: Context, task_id: str, status: str, error: str | None, tail: list[str] | None = None
-    ) -> str:
-        if status != "COMPLETED":
-            self.raise_task_failed(task_id, status, error, tail)
-        self.log.info("Carol task %s COMPLETED.", task_id)
-        # Done: a later run of this Airflow task (a user clear) starts the process again.
-        forget(state_store(context, purpose="the Carol task an app process started"), TASK_KEY)
-        return task_id
-
-    def _timed_out(self, task_id: str) -> NoReturn:
-        if self.cancel_on_kill:
-            self.cancel_carol_task(task_id, f"timeout of {self.timeout} s reached")
-        raise CarolTaskFailed(f"Carol task {task_id} did not finish within {self.timeout} s.")
-
-    def on_kill(self) -> None:
-        """Cancel the Carol task (best effort) when the running, non-deferred task is killed or times out."""
-        if self.cancel_on_kill and self.carol_task_id:
-            self.cancel_carol_task(self.carol_task_id, "the Airflow task was killed")
+    def start_carol_task(self, context: Context) -> CarolTask:
+        """Run the app's process (the execute POST is never resent)."""
+        return self.hook.start_app_process(self.app_name, self.process_name)
 
 
 class CarolAppSettingsOperator(CarolBaseOperator):

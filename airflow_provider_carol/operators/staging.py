@@ -11,6 +11,7 @@ from airflow.sdk import Asset, AssetAlias, Context, XComArg
 from airflow_provider_carol.hooks.staging import schema as schemas
 from airflow_provider_carol.hooks.staging import sources
 from airflow_provider_carol.hooks.staging.codec import DEFAULT_CHUNK_SIZE, DEFAULT_MAX_CHUNK_BYTES
+from airflow_provider_carol.hooks.staging.drift import DriftPolicy, check_policy
 from airflow_provider_carol.hooks.staging.sender import DEFAULT_MAX_IN_FLIGHT
 from airflow_provider_carol.operators.base import CarolBaseOperator
 
@@ -143,6 +144,11 @@ class CarolStagingSendOperator(_CarolStagingBase):
     :param max_in_flight: concurrent requests.
     :param batch: this task's slice of a planned batch (templated).
     :param emit_asset: add the ``carol-staging`` AssetAlias outlet and its event.
+    :param dry_run: read, check and encode everything but send nothing; the return value then reports
+        records, chunks, bytes and the inferred schema (no asset event).
+    :param on_schema_drift: what to do when the records' schema differs from the staging's in Carol:
+        None (default) fails on a type change and warns on new or missing fields; ``"fail"`` fails on
+        any difference, ``"warn"`` only warns, ``"evolve"`` updates Carol's schema, then sends.
     """
 
     template_fields: Sequence[str] = (
@@ -173,6 +179,8 @@ class CarolStagingSendOperator(_CarolStagingBase):
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         batch: dict[str, Any] | None = None,
         emit_asset: bool = True,
+        dry_run: bool = False,
+        on_schema_drift: DriftPolicy | None = None,
         **kwargs: Any,
     ) -> None:
         if emit_asset:
@@ -184,9 +192,11 @@ class CarolStagingSendOperator(_CarolStagingBase):
         self.file_format, self.connector_id, self.connector_name = file_format, connector_id, connector_name
         self.chunk_size, self.max_chunk_bytes, self.max_in_flight = chunk_size, max_chunk_bytes, max_in_flight
         self.batch, self.emit_asset = batch, emit_asset
+        # ``dry_run`` is a BaseOperator method (the template rendering check): keep the flag apart.
+        self.send_dry_run, self.on_schema_drift = dry_run, check_policy(on_schema_drift)
 
     def execute(self, context: Context) -> dict[str, Any]:
-        """Send, then return a small summary (batch id, records, requests, bytes, seconds)."""
+        """Send (or dry-run), then return a small summary (batch id, records, requests, bytes, schema)."""
         summary = self.hook.send_to_staging(
             self.staging_name,
             self._data(context),
@@ -201,6 +211,8 @@ class CarolStagingSendOperator(_CarolStagingBase):
             max_chunk_bytes=self.max_chunk_bytes,
             max_in_flight=self.max_in_flight,
             batch=self.batch,
+            dry_run=self.send_dry_run,
+            on_schema_drift=self.on_schema_drift,
         )
         self._sent_to_staging = [summary.as_dict()]
         if self.emit_asset and summary.summary_sent:

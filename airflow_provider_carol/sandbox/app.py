@@ -8,7 +8,7 @@ from fastapi import FastAPI
 
 from .errors import install_error_handlers
 from .faults import SandboxMiddleware, Scope
-from .routes import admin, apps, auth, bigquery, connectors, identity, staging, tasks
+from .routes import admin, apps, auth, bigquery, connectors, identity, queries, staging, tasks
 from .state import SandboxState
 
 
@@ -37,7 +37,7 @@ def create_app(
     """The emulator app: Carol routes, the admin API and the fault/request-log middleware."""
     app = FastAPI(title="carol-sandbox", docs_url=None, redoc_url=None, openapi_url=None)
     install_error_handlers(app)
-    for module in (auth, identity, connectors, staging, tasks, apps, bigquery, admin):
+    for module in (auth, identity, connectors, staging, tasks, apps, bigquery, queries, admin):
         app.include_router(module.router)
     app.state.sandbox = state
     app.state.info = info or {}

@@ -242,3 +242,24 @@ class Sandbox:
     def issue_token(self, login: str | None = None, org_level: bool = False) -> dict[str, Any]:
         """A token response for ``login`` (default: the seeded user) without the password grant."""
         return self._admin("POST", "tokens", json={"login": login, "org_level": org_level})
+
+    def add_named_query(
+        self,
+        name: str,
+        records: list[dict[str, Any]] | None,
+        *,
+        params: list[str] | None = None,
+        data_model: str | None = None,
+    ) -> dict[str, Any]:
+        """Seed a named query returning ``records`` (None: what processQuery wrote into ``data_model``),
+        filtered by equality on the params that are fields."""
+        body = {"name": name, "records": records, "params": params or [], "data_model": data_model}
+        return self._admin("POST", "named_queries", json=body)
+
+    def set_process_query_schedule(self, schedule: list[dict[str, Any]], error: str | None = None) -> None:
+        """The schedule of the long tasks that processQuery starts from now on (until reset)."""
+        self._admin("POST", "process_query", json={"schedule": schedule, "error": error})
+
+    def process_queries(self) -> list[dict[str, Any]]:
+        """The processQuery calls received: ``{sql, params, task_id}`` each."""
+        return self._admin("GET", "process_queries")

@@ -10,6 +10,7 @@ from .auth import AuthStore, new_id
 from .catalog import Catalog
 from .faults import FaultRegistry, RequestLog
 from .intake import StagingStore
+from .queries import QueryStore
 from .tasks import TaskStore
 
 
@@ -48,12 +49,13 @@ class SandboxState:
         self.catalog = Catalog(ident.connector_id, ident.app_name, ident.app_id)
         self.staging = StagingStore()
         self.tasks = TaskStore(ident.tenant_id)
+        self.queries = QueryStore()
         self.faults = FaultRegistry()
         self.requests = RequestLog()
         self.bigquery: Any = None  # a bigquery.StagingMirror while one is attached (see bigquery.py)
 
     def reset(self) -> None:
-        for part in (self.auth, self.catalog, self.staging, self.tasks, self.faults):
+        for part in (self.auth, self.catalog, self.staging, self.tasks, self.queries, self.faults):
             part.reset()
         self.requests.entries.clear()
 

@@ -99,3 +99,29 @@ def test_send_operator_builds_without_io_and_adds_the_asset_alias():
     )
     assert [outlet.name for outlet in op.outlets] == ["carol-staging"]
     assert "hook" not in op.__dict__
+
+
+def test_a_send_checks_itself_first_dry_run_refused_drift_then_evolve(airflow_db, carol_sandbox):
+    uri = staging_asset_uri(carol_sandbox.tenant, carol_sandbox.connector_id, "customers")
+    events_before = asset_event_uris().count(uri)
+    _, tis = run_dag(load_dag("test_ingest_checks"))
+    states = {key: ti.state for key, ti in tis.items()}
+    assert states == {"schema": "success", "dry_run": "success", "drifted": "failed", "evolved": "success"}
+    dry = tis["dry_run"].xcom_pull(task_ids="dry_run")
+    assert (dry["dry_run"], dry["records"], dry["chunks"], dry["summary_sent"]) == (True, 120, 3, False)
+    assert dry["bytes"] > 0 and dry["schema"]["email"] == {"type": "string"}
+    assert dry["schema_drift"]["added"] == {"email": "string"}
+    # Only the evolved send reached the intake: the dry run and the refused drift sent nothing.
+    (batch,) = carol_sandbox.batches()
+    assert batch["summary"]["totalRecords"] == 40
+    assert sorted(r["id"] for r in carol_sandbox.records("customers")) == sorted(f"C{i}" for i in range(40))
+    schema = CarolStagingSendOperator(task_id="h", staging_name="customers").hook.get_staging_schema(
+        "customers"
+    )
+    assert schema["mdmStagingMapping"]["properties"]["id"] == {"type": "string"}
+    assert asset_event_uris().count(uri) == events_before + 1  # the evolved send only
+
+
+def test_send_operator_refuses_an_unknown_drift_policy_at_parse_time():
+    with pytest.raises(ValueError, match="on_schema_drift must be None"):
+        CarolStagingSendOperator(task_id="t", staging_name="s", data=[], on_schema_drift="strict")

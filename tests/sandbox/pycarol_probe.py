@@ -94,6 +94,20 @@ def tasks_and_apps(client: Any, info: dict[str, Any], out: dict[str, Any]) -> No
     out["settings"] = Apps(client).get_settings(app_name=info["app_name"])
 
 
+def queries(client: Any, out: dict[str, Any]) -> None:
+    """A named query paged through its scroll, and processQuery (pycarol's ``process_bigquery``)."""
+    import warnings
+
+    from pycarol import Query
+    from pycarol.cds import CDSGolden
+
+    query = Query(client, page_size=2, print_status=False, save_results=False)
+    out["named"] = query.named("probe_named", params={"region": "NE"}).go().results
+    with warnings.catch_warnings():  # CDSGolden is deprecated, process_bigquery is not
+        warnings.simplefilter("ignore")
+        out["process"] = CDSGolden(client).process_bigquery("SELECT 1 AS id", dm_name="probe_dm")
+
+
 def main() -> None:
     with open(sys.argv[1]) as handle:
         info = json.load(handle)
@@ -102,6 +116,7 @@ def main() -> None:
         client = logins(info, out)
         staging(client, out)
         tasks_and_apps(client, info, out)
+        queries(client, out)
         out["ok"] = True
     except Exception as exc:  # noqa: BLE001 - report whatever pycarol raised to the test
         out["ok"], out["error"] = False, f"{type(exc).__name__}: {exc}"

@@ -18,6 +18,7 @@ REPO = Path(__file__).resolve().parents[2]
 PYCAROL_PYTHON = REPO / ".venv-pycarol" / "bin" / "python"
 PROBE = Path(__file__).with_name("pycarol_probe.py")
 PROBE_TIMEOUT = 240  # pycarol retries a wrong status for minutes; a stall must end as a failure
+PROBE_CUSTOMERS = [{"id": i, "region": "NE" if i % 2 else "S"} for i in range(1, 8)]
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +30,7 @@ def probe_result(carol_sandbox_tls_server, tmp_path_factory):
     sandbox.reset()
     sandbox.add_user("mfa@example.com", "mfa-pass", mfa=True)
     task_id = sandbox.create_task([{"status": "RUNNING", "after": 0}], name="probe-task")
+    sandbox.add_named_query("probe_named", PROBE_CUSTOMERS, params=["region"])
     info = {
         **sandbox.info,
         "mfa_user": "mfa@example.com",
@@ -108,6 +110,12 @@ def test_pycarol_conforms_to_the_sandbox(probe_result):
         "enabled": True,
         "notes": None,
     }
+
+    # Named query: three pages of two through one-use scroll ids, every matching record once.
+    assert result["named"] == [c for c in PROBE_CUSTOMERS if c["region"] == "NE"]
+    (process,) = sandbox.process_queries()
+    assert result["process"]["mdmId"] == process["task_id"] and process["sql"] == "SELECT 1 AS id"
+    assert process["params"]["entityTemplateName"] == "probe_dm" and process["params"]["saveCds"] == "True"
 
 
 def test_pycarol_saw_no_unexpected_errors(probe_result):

@@ -79,3 +79,8 @@ APP_PROCESS_EXECUTE = Endpoint(
 
 # BigQuery.
 BIGQUERY_TEMPORARY_KEY = Endpoint("POST", "v1/create_temporary_key", prefix=SQL_PREFIX)
+
+# Queries: BigQuery processing into a data model (a long task), and named queries (paged by scroll).
+BIGQUERY_PROCESS_QUERY = Endpoint("POST", "v2/bigQuery/processQuery")
+NAMED_QUERY = Endpoint("POST", "v2/queries/named/{name}")
+QUERY_SCROLL = Endpoint("POST", "v2/queries/filter/{scroll_id}")

@@ -7,7 +7,7 @@ read (and type-checked) without knowing ``CarolHook``'s other methods, and teste
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Protocol, TypedDict
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypedDict
 
 from typing_extensions import Unpack
 
@@ -34,6 +34,8 @@ class SendOptions(TypedDict, total=False):
     first_sequence: int
     send_summary: bool
     progress_interval: float
+    dry_run: bool
+    on_schema_drift: Literal["fail", "warn", "evolve"] | None
 
 
 class LoggerLike(Protocol):

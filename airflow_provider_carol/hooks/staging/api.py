@@ -14,7 +14,7 @@ from airflow_provider_carol.exceptions import CarolApiError, CarolConfigError, C
 from airflow_provider_carol.hooks.core import endpoints
 from airflow_provider_carol.hooks.core.durable import state_store
 from airflow_provider_carol.hooks.core.hook import CarolHookBase
-from airflow_provider_carol.hooks.staging import schema, sources
+from airflow_provider_carol.hooks.staging import checks, drift, schema, sources
 from airflow_provider_carol.hooks.staging.batches import (
     BatchPlan,
     BatchSlice,
@@ -157,6 +157,8 @@ class StagingApi(CarolHookBase):
         first_sequence: int = 1,
         send_summary: bool = True,
         progress_interval: float = 15.0,
+        dry_run: bool = False,
+        on_schema_drift: drift.DriftPolicy | None = None,
     ) -> SendSummary:
         """Send records from ``data``, ``path`` or ``sql`` to a staging table, exactly once per chunk.
 
@@ -164,10 +166,15 @@ class StagingApi(CarolHookBase):
         retry re-sends the same (batchId, sequence) pairs) and the summary follows the last acknowledged
         chunk. ``batch`` is one task's slice of a :meth:`plan_batch` plan: fixed chunks, no summary.
         In-memory ``data`` is fully encoded before the first request, so bad values send nothing.
-        (Long because it is the one place that wires source, chunker, sender and summary together.)
+        Before the first chunk the records' schema is compared with the staging's in Carol
+        (``on_schema_drift``: None fails on type changes and warns on new or missing fields; ``fail``,
+        ``warn`` or ``evolve``, which updates the schema first). ``dry_run`` reads, checks and encodes
+        everything the same way but posts nothing (no intake, no summary, no schema change).
+        (Long because it is the one place that wires source, checks, chunker, sender and summary.)
         """
         spec = sources.SourceSpec(data, path, sql, sql_conn_id, sql_parameters, file_format)
         validate_chunking(chunk_size, max_chunk_bytes)
+        policy = drift.check_policy(on_schema_drift)
         planned = BatchSlice.from_dict(batch) if batch is not None else None
         if planned is not None:
             connector_id, batch_id, first_sequence = (
@@ -180,11 +187,21 @@ class StagingApi(CarolHookBase):
             connector_id = self.resolve_connector_id(connector_id, connector_name)
         batch_id = batch_id or self.new_batch_id(connector_id, staging_name)
         # Chunks an earlier try of this Airflow task had acknowledged are not sent again.
-        ledger = AckLedger(state_store(purpose="the staging chunks Carol acknowledged"), batch_id, self.log)
-        chunks = _chunk_stream(spec, planned, chunk_size, max_chunk_bytes, first_sequence, ledger.active)
+        ledger = (
+            None
+            if dry_run
+            else AckLedger(state_store(purpose="the staging chunks Carol acknowledged"), batch_id, self.log)
+        )
+        sample, blocks = checks.peek_sample(spec, sources.iter_blocks(spec, chunk_size))
+        check = checks.check_drift(
+            self, staging_name, sample, connector_id=connector_id, policy=policy, dry_run=dry_run
+        )
+        digest = ledger is not None and ledger.active
+        chunks = _chunk_stream(spec, blocks, planned, chunk_size, max_chunk_bytes, first_sequence, digest)
         started_at = utc_now_iso()
         self.log.info(
-            "Sending %s to staging %r (connector %s, batch %s).",
+            "%s %s to staging %r (connector %s, batch %s).",
+            "Dry run: encoding" if dry_run else "Sending",
             spec.describe(),
             staging_name,
             connector_id,
@@ -198,6 +215,7 @@ class StagingApi(CarolHookBase):
             max_in_flight=max_in_flight,
             total_records=planned.records if planned else sources.cheap_count(spec),
             progress_interval=progress_interval,
+            dry_run=dry_run,
         )
         # In-memory data is encoded whole before the first request: a bad value sends nothing.
         stats = sender.send(
@@ -212,19 +230,58 @@ class StagingApi(CarolHookBase):
                 f"({stats.requests} chunks) but the batch plan expected {planned.records} "
                 f"({planned.chunks} chunks); the batch gets no summary."
             )
+        counts = (stats.records, stats.requests, stats.bytes, stats.compressed_bytes, stats.seconds)
+        if dry_run:
+            return self._dry_run_summary(
+                SendSummary(
+                    batch_id,
+                    staging_name,
+                    connector_id,
+                    *counts,
+                    first_sequence,
+                    False,
+                    True,
+                    check.properties,
+                    check.report(),
+                ),
+                check,
+            )
         summary_sent = bool(send_summary and stats.requests)
         if summary_sent:
             self.send_batch_summary(batch_id, stats.records, stats.requests, started_at=started_at)
-        if ledger.skipped:
+        if ledger is not None and ledger.skipped:
             self.log.info(
                 "Staging %r: %d chunk(s) acknowledged by an earlier try were not sent again.",
                 staging_name,
                 ledger.skipped,
             )
-        if summary_sent or not send_summary:
+        if ledger is not None and (summary_sent or not send_summary):
             ledger.forget()  # this task's part of the batch is complete
-        counts = (stats.records, stats.requests, stats.bytes, stats.compressed_bytes, stats.seconds)
-        return SendSummary(batch_id, staging_name, connector_id, *counts, first_sequence, summary_sent)
+        return SendSummary(
+            batch_id,
+            staging_name,
+            connector_id,
+            *counts,
+            first_sequence,
+            summary_sent,
+            schema=check.properties,
+            schema_drift=check.report(),
+        )
+
+    def _dry_run_summary(self, summary: SendSummary, check: checks.SchemaCheck) -> SendSummary:
+        """Log the dry run's one line (records, chunks, bytes, schema, drift) and return its summary."""
+        self.log.info(
+            "Dry run of staging %r: %d records in %d chunks, %d bytes of JSON (%d gzipped); schema %s; "
+            "drift %s; nothing was sent.",
+            summary.staging_name,
+            summary.records,
+            summary.requests,
+            summary.bytes,
+            summary.compressed_bytes,
+            sorted(check.properties or {}),
+            "not compared (no schema in Carol)" if check.drift is None else (check.drift.lines() or "none"),
+        )
+        return summary
 
     def send_batch_summary(
         self, batch_id: str, records: int, requests: int, *, started_at: str, ended_at: str | None = None
@@ -346,6 +403,7 @@ def _partition_kwargs(part: Any, index: int) -> dict[str, Any]:
 
 def _chunk_stream(
     spec: sources.SourceSpec,
+    blocks: Iterator[list[Any]],
     planned: BatchSlice | None,
     chunk_size: int,
     max_chunk_bytes: int,
@@ -362,7 +420,7 @@ def _chunk_stream(
         utc=not spec.normalised,
         digest=digest,
     )
-    chunks = chunker.chunks(sources.iter_blocks(spec, chunk_size))
+    chunks = chunker.chunks(blocks)
     return _within_plan(chunks, planned) if planned is not None else chunks
 
 

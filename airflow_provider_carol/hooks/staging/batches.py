@@ -61,6 +61,12 @@ class SendSummary:
     seconds: float
     first_sequence: int
     summary_sent: bool = False
+    #: True when nothing was posted: the counts are what a real send would send.
+    dry_run: bool = False
+    #: The records' schema properties, as compared with the staging's (None: not inferred).
+    schema: dict[str, Any] | None = None
+    #: ``{added, missing, changed, evolved}`` against Carol's schema (None: Carol had none).
+    schema_drift: dict[str, Any] | None = None
 
     @property
     def last_sequence(self) -> int:
@@ -68,8 +74,9 @@ class SendSummary:
         return self.first_sequence + self.requests - 1
 
     def as_dict(self) -> dict[str, Any]:
-        """Plain dict for XCom."""
-        return {**asdict(self), "seconds": round(self.seconds, 3)}
+        """Plain dict for XCom (a dry run's also says ``chunks``: the requests it would make)."""
+        extra = {"chunks": self.requests} if self.dry_run else {}
+        return {**asdict(self), "seconds": round(self.seconds, 3), **extra}
 
 
 @dataclass(frozen=True)
@@ -173,6 +180,11 @@ def check_results(plan: BatchPlan, results: list[dict[str, Any]]) -> tuple[int, 
     for result in results:
         if not isinstance(result, dict) or result.get("batch_id") != plan.batch_id:
             raise CarolError(f"A send result does not belong to batch {plan.batch_id}: {result!r:.200}")
+        if result.get("dry_run"):
+            raise CarolError(
+                f"A send of batch {plan.batch_id} (sequences from {result.get('first_sequence')}) was a "
+                "dry run and sent nothing; the batch gets no summary."
+            )
         remaining.append(result)
     problems = []
     for index, part in enumerate(plan.partitions):
@@ -221,6 +233,11 @@ class StagingBatch:
         """Send one source of records to ``staging_name`` within this batch (see ``send_to_staging``)."""
         if self.failed:
             raise CarolError(f"Batch {self.batch_id} already failed; it will get no summary.")
+        if options.get("dry_run"):
+            raise CarolConfigError(
+                f"Batch {self.batch_id}: a dry run sends nothing, so it cannot be part of a batch; "
+                "call send_to_staging(..., dry_run=True) outside the batch."
+            )
         fixed = sorted(
             {"connector_id", "connector_name", "batch_id", "batch", "first_sequence", "send_summary"}
             & set(options)

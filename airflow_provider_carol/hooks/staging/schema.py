@@ -55,7 +55,10 @@ class _Field:
         self.children: dict[str, _Field] = {}
 
     def add(self, value: Any, row: int, name: str) -> None:
-        kind = _value_type(value)
+        try:
+            kind = _value_type(value)
+        except CarolConfigError as exc:
+            raise CarolConfigError(f"Row {row}, field {name!r}: {exc}") from None
         if kind == "list":
             for item in value:
                 self.add(item, row, name)
@@ -77,14 +80,22 @@ class _Field:
             for key, item in value.items():
                 self.children.setdefault(str(key), _Field()).add(item, row, f"{name}.{key}")
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, untyped: str | None = "string") -> dict[str, Any]:
         if self.type == "object" and self.children:
-            return {"type": "object", "properties": {k: f.to_json() for k, f in self.children.items()}}
-        return {"type": self.type or "string"}
+            children = {k: f.to_json(untyped) for k, f in self.children.items()}
+            return {"type": "object", "properties": children}
+        kind = self.type or untyped
+        return {"type": kind} if kind else {}
 
 
-def infer_properties(records: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
-    """``mdmStagingMapping.properties`` from every record of a sample."""
+def infer_properties(
+    records: Iterable[Mapping[str, Any]], *, untyped: str | None = "string"
+) -> dict[str, dict[str, Any]]:
+    """``mdmStagingMapping.properties`` from every record of a sample.
+
+    A field holding only nulls gets type ``untyped`` (``string``); None leaves it without a type, as
+    the drift check wants (nulls say nothing about a type).
+    """
     fields: dict[str, _Field] = {}
     for row, record in enumerate(records):
         if not isinstance(record, Mapping):
@@ -95,7 +106,36 @@ def infer_properties(records: Iterable[Mapping[str, Any]]) -> dict[str, dict[str
             fields.setdefault(str(key), _Field()).add(value, row, str(key))
     if not fields:
         raise CarolConfigError("The sample has no records to infer a staging schema from.")
-    return {name: found.to_json() for name, found in fields.items()}
+    return {name: found.to_json(untyped) for name, found in fields.items()}
+
+
+def arrow_properties(schema: Any) -> dict[str, dict[str, Any]]:
+    """Schema properties from a pyarrow schema (Parquet/Arrow files know every column's type upfront)."""
+    return {str(item.name): _arrow_type(item.type) for item in schema}
+
+
+def _arrow_type(kind: Any) -> dict[str, Any]:
+    import pyarrow.types as pat
+
+    if pat.is_list(kind) or pat.is_large_list(kind) or pat.is_fixed_size_list(kind):
+        return _arrow_type(kind.value_type)  # a list is typed by its items, as in infer_properties
+    if pat.is_struct(kind):
+        children = {str(kind.field(i).name): _arrow_type(kind.field(i).type) for i in range(kind.num_fields)}
+        return {"type": "object", "properties": children} if children else {"type": "object"}
+    if pat.is_dictionary(kind):
+        return _arrow_type(kind.value_type)
+    checks = (
+        (pat.is_boolean, "boolean"),
+        (pat.is_integer, "integer"),
+        (lambda k: pat.is_floating(k) or pat.is_decimal(k), "double"),
+        (lambda k: pat.is_timestamp(k) or pat.is_date(k), "date"),
+        (lambda k: pat.is_string(k) or pat.is_large_string(k) or pat.is_binary(k), "string"),
+        (pat.is_map, "object"),
+    )
+    for check, name in checks:
+        if check(kind):
+            return {"type": name}
+    return {}  # null, time, duration...: no Carol type to compare
 
 
 def properties_from_fields(fields: Mapping[str, Any]) -> dict[str, dict[str, Any]]:

@@ -277,3 +277,50 @@ def _column_names(description: Sequence[Any]) -> list[str]:
     if duplicated:
         raise CarolConfigError(f"The query returns duplicated column names {duplicated}; alias them.")
     return names
+
+
+def typed_upfront(spec: SourceSpec) -> bool:
+    """True when the source knows its schema before any row is read: a pyarrow Table or RecordBatch,
+    or only Parquet/Arrow files (their metadata types every column). Costs no file read."""
+    if spec.data is not None:
+        return type(spec.data).__module__.startswith("pyarrow") and type(spec.data).__name__ in (
+            "Table",
+            "RecordBatch",
+        )
+    if spec.path is None:
+        return False
+    paths = expand_paths(spec.path)
+    return bool(paths) and all(file_format_of(path, spec.file_format) in ("parquet", "ipc") for path in paths)
+
+
+def upfront_properties(spec: SourceSpec) -> dict[str, dict[str, Any]]:
+    """Staging schema properties of a :func:`typed_upfront` source: the Table's schema, or every file's
+    (metadata only). Files that disagree on a column's type are an error naming the column and both files.
+    """
+    from airflow_provider_carol.hooks.staging.schema import arrow_properties
+
+    if spec.data is not None:
+        return arrow_properties(spec.data.schema)
+    merged: dict[str, dict[str, Any]] = {}
+    seen_in: dict[str, FilePath] = {}
+    for path in expand_paths(spec.path):
+        file_schema = _file_schema(path, file_format_of(path, spec.file_format))
+        for name, found in arrow_properties(file_schema).items():
+            if name in merged and found.get("type") != merged[name].get("type"):
+                raise CarolConfigError(
+                    f"Column {name!r} is {merged[name].get('type')} in {seen_in[name]!s} but "
+                    f"{found.get('type')} in {path!s}; the files disagree on its type."
+                )
+            merged.setdefault(name, found)
+            seen_in.setdefault(name, path)
+    return merged
+
+
+def _file_schema(path: FilePath, file_format: str) -> Any:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    with open_binary(path) as stream:
+        if file_format == "parquet":
+            return pq.ParquetFile(stream).schema_arrow
+        return pa.ipc.open_file(stream if stream.seekable() else pa.BufferReader(stream.read())).schema

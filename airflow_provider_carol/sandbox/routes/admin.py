@@ -206,3 +206,31 @@ async def bigquery_attach(request: Request) -> Any:
         StagingMirror, str(body["rest"]), body["grpc"], state.identity.tenant_id
     )
     return json_response(state.bigquery.describe())
+
+
+@router.post("/named_queries")
+async def add_named_query(request: Request) -> Any:
+    """Seed a named query: ``{name, params?: [names], records: [objects], data_model?}``."""
+    body = await read_object(request, "{name, params?, records, data_model?}")
+    query = state_of(request).queries.add(body)
+    count = None if query.records is None else len(query.records)
+    return json_response({"name": query.name, "params": query.params, "records": count})
+
+
+@router.post("/process_query")
+async def process_query_settings(request: Request) -> Any:
+    """The schedule (and error) of the long tasks processQuery starts from now on."""
+    from ..tasks import parse_schedule
+
+    body = await read_object(request, "{schedule, error?}")
+    queries = state_of(request).queries
+    if body.get("schedule") is not None:
+        parse_schedule(body["schedule"])  # a bad schedule is a 400 now, not at the next processQuery
+    queries.process_schedule, queries.process_error = body.get("schedule"), body.get("error")
+    return json_response({"schedule": queries.process_schedule, "error": queries.process_error})
+
+
+@router.get("/process_queries")
+async def process_queries(request: Request) -> Any:
+    """The processQuery calls received: ``[{sql, params, task_id}]``."""
+    return json_response(list(state_of(request).queries.process_calls))
