@@ -20,6 +20,12 @@ os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "tests" / "dags")
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_HOME}/airflow.db"
 os.environ["AIRFLOW__CORE__TEST_CONNECTION"] = "Enabled"
 os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+# One Fernet key for the session and every child process it starts (dag.test() runs in subprocesses):
+# without it each Airflow process makes its own and cannot read what another encrypted in the shared DB.
+if not os.environ.get("AIRFLOW__CORE__FERNET_KEY"):
+    from cryptography.fernet import Fernet
+
+    os.environ["AIRFLOW__CORE__FERNET_KEY"] = Fernet.generate_key().decode()
 
 import pytest  # noqa: E402
 

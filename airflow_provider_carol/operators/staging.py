@@ -214,7 +214,8 @@ class CarolStagingSendOperator(_CarolStagingBase):
             dry_run=self.send_dry_run,
             on_schema_drift=self.on_schema_drift,
         )
-        self._sent_to_staging = [summary.as_dict()]
+        if not self.send_dry_run:  # a dry run wrote nothing: no output dataset for lineage
+            self._sent_to_staging = [summary.as_dict()]
         if self.emit_asset and summary.summary_sent:
             self._emit(
                 context,

@@ -34,6 +34,9 @@ with DAG(dag_id="test_lineage", schedule=None, start_date=datetime(2024, 1, 1), 
         fields={"id": "long", "region": "string", "amount": "double"},
     )
     send = CarolStagingSendOperator(task_id="send", staging_name="lin_orders", data=ORDERS, chunk_size=15)
+    dry_send = CarolStagingSendOperator(
+        task_id="dry_send", staging_name="lin_orders", data=ORDERS, chunk_size=15, dry_run=True
+    )
     ctas = CarolBigQueryOperator(
         task_id="ctas", sql=f"CREATE TABLE lin_copy AS SELECT id, region, amount FROM {MIRROR}"
     )
@@ -71,4 +74,4 @@ with DAG(dag_id="test_lineage", schedule=None, start_date=datetime(2024, 1, 1), 
     ).expand_kwargs(start.output)
     end = CarolEndBatchOperator(task_id="end_batch", plan=start.output["plan"], results=mapped.output)
 
-    schema >> send >> ctas >> insert >> to_parquet >> [read_table, duck_file] >> duck_staging >> start
+    schema >> dry_send >> send >> ctas >> insert >> to_parquet >> [read_table, duck_file] >> duck_staging >> start
