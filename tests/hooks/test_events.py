@@ -14,9 +14,9 @@ from airflow_provider_carol.hooks.events import (
     RecordCounts,
     Watermark,
     epoch_ms,
-    stat_count,
     staging_counts,
     staging_counts_in,
+    stat_count,
     task_query,
 )
 
