@@ -7,14 +7,14 @@
 
 Both poll Carol through :class:`CarolAsyncHook` (the hooks' transport: auth, retries, error mapping)
 and run for as long as the asset is watched. What was already fired is a **watermark derived from
-Carol's data** (the task's ``mdmLastUpdated``, ties broken by id / the staging's record count per
-connector), kept in
-Airflow's **asset state store** (Airflow 3.3: ``self.asset_state_store``, a row of the metadata DB per
-asset and key), so a new trigger instance, after a triggerer restart or on another triggerer, carries
-on where the last one stopped. The watermark is written *before* each event is yielded: an event is
-never fired twice; a triggerer killed in the instant between that write and Airflow storing the event
-loses that one event (docs/event-driven.md). Without a state store (Airflow < 3.3, or a trigger run
-outside an AssetWatcher) the watermark lives in memory and a restart starts again from ``start_from``.
+Carol's data** (the task's ``mdmLastUpdated``, ties broken by id; the staging's record count per
+connector), kept in Airflow's **asset state store** (Airflow 3.3: ``self.asset_state_store``, a row
+of the metadata DB per asset and key), so a new trigger instance, after a triggerer restart or on
+another triggerer, carries on where the last one stopped. The watermark is written *before* each event
+is yielded: an event is never fired twice; a triggerer killed in the instant between that write and
+Airflow storing the event loses that one event (docs/event-driven.md). Without a state store
+(Airflow < 3.3, or a trigger run outside an AssetWatcher) the watermark lives in memory and a restart
+starts again from ``start_from``.
 """
 
 from __future__ import annotations
@@ -40,12 +40,7 @@ TASK_EVENT = "carol_task"
 STAGING_EVENT = "carol_staging_records"
 
 
-class Mark(Protocol):
-    """A trigger's watermark: what it already fired, as plain JSON for the asset state store."""
-
-    def to_json(self) -> dict[str, Any]: ...
-
-
+#: A trigger's watermark (what it already fired), plain JSON for the asset state store.
 M = TypeVar("M", Watermark, RecordCounts)
 #: What one poll found: per new Carol event, the watermark once it fired and its payload. A None
 #: payload moves the watermark without firing (a staging whose count went down).
