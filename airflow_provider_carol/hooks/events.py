@@ -1,15 +1,16 @@
-"""What the event triggers poll: finished long tasks (task queries) and summarised staging batches.
+"""What the event triggers poll: finished long tasks (task queries) and staging record counts.
 
-Each listing is a flow (:mod:`~airflow_provider_carol.hooks.core.transport`), so the async hook runs it
-with the same URL building, auth, retries and error mapping as every other call. Both return the items
-*newer than a watermark*, oldest first, paging until the watermark is reached; the watermark itself is
-plain JSON (:class:`Watermark`), so it can live in Airflow's asset state store.
+Each is a flow (:mod:`~airflow_provider_carol.hooks.core.transport`), so both hooks run it with the same
+URL building, auth, retries and error mapping as every other call. :func:`tasks_after` returns the tasks
+*newer than a watermark*, oldest first, paging until the watermark is reached; :func:`staging_counts`
+reads a staging's record count per connector from Carol's connector stats. Both watermarks are plain
+JSON (:class:`Watermark`, :class:`RecordCounts`), so they can live in Airflow's asset state store.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,40 +69,78 @@ class Watermark:
 
 
 @dataclass(frozen=True)
-class BatchSummary:
-    """One summarised batch of one staging table, as the summaries listing shows it."""
+class RecordCounts:
+    """The record count of one staging table per connector, as last fired (the staging watermark).
 
-    batch_id: str
-    staging: str
-    connector_id: str
-    total_records: int
-    total_requests: int
-    records_received: int | None
-    received_at: int
-    timestamp_start: str | None = None
-    timestamp_end: str | None = None
+    A connector's count fires when Carol reports more records than held here for it.
+    """
 
-    @property
-    def event_id(self) -> str:
-        """What tells this summary apart at one arrival time (a batch may span connectors)."""
-        return f"{self.batch_id}@{self.connector_id}"
+    counts: Mapping[str, int] = field(default_factory=dict)
+
+    def get(self, connector_id: str) -> int:
+        """The count held for ``connector_id`` (0 when none was seen yet)."""
+        return self.counts.get(connector_id, 0)
+
+    def with_count(self, connector_id: str, count: int) -> RecordCounts:
+        """These counts with ``connector_id`` at ``count``."""
+        return RecordCounts({**self.counts, connector_id: count})
+
+    def to_json(self) -> dict[str, Any]:
+        return {"counts": dict(sorted(self.counts.items()))}
 
     @classmethod
-    def from_api(cls, body: object) -> BatchSummary:
-        if not isinstance(body, dict) or not body.get("batchId") or not body.get("stagingType"):
-            raise CarolApiError(f"Carol's batch summaries answered with a non-summary: {str(body)[:200]!r}")
-        received = body.get("recordsReceived")
-        return cls(
-            batch_id=str(body["batchId"]),
-            staging=str(body["stagingType"]),
-            connector_id=str(body.get("connectorId") or ""),
-            total_records=int(body.get("totalRecords") or 0),
-            total_requests=int(body.get("totalRequests") or 0),
-            records_received=None if received is None else int(received),
-            received_at=epoch_ms(body.get("receivedAt")),
-            timestamp_start=body.get("timestampStart"),
-            timestamp_end=body.get("timestampEnd"),
-        )
+    def from_json(cls, raw: object) -> RecordCounts | None:
+        """Stored counts, or None when there are none (or the value is not ours)."""
+        counts = raw.get("counts") if isinstance(raw, dict) else None
+        if not isinstance(counts, dict):
+            return None
+        return cls({str(k): v for k, v in counts.items() if isinstance(v, int) and not isinstance(v, bool)})
+
+
+#: Fields of a per-staging stats object that may hold its record count, in the order they are tried.
+#: Carol documents no shape for the values of ``stagingEntityStats`` (docs/event-driven.md).
+COUNT_FIELDS = ("count", "total", "totalRecords", "recordCount", "doc_count")
+
+
+def stat_count(value: object, where: str) -> int:
+    """The record count in one ``stagingEntityStats`` value: a bare integer or an object with a count field.
+
+    :raises CarolApiError: naming ``where`` (connector and staging) when no count can be read.
+    """
+    if isinstance(value, dict):
+        for name in COUNT_FIELDS:
+            if name in value:
+                return stat_count(value[name], f"{where}.{name}")
+    elif isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value == int(value):
+        return int(value)
+    raise CarolApiError(
+        f"Carol's connector stats hold no record count at {where}: {str(value)[:200]!r} "
+        f"(expected a non-negative integer or an object with one of {', '.join(COUNT_FIELDS)})."
+    )
+
+
+def staging_counts_in(body: Json, staging: str) -> dict[str, int]:
+    """``{connector id: record count}`` of ``staging`` in a connector stats answer.
+
+    A connector whose ``stagingEntityStats`` does not name the staging is left out (no count known).
+    """
+    aggs = body.get("aggs") if isinstance(body, dict) else None
+    if not isinstance(aggs, dict):
+        raise CarolApiError(f"Carol's connector stats answered without an aggs object: {str(body)[:200]!r}")
+    found: dict[str, int] = {}
+    for connector_id, stats in aggs.items():
+        entities = stats.get("stagingEntityStats") if isinstance(stats, dict) else None
+        if entities is None:
+            continue
+        if not isinstance(entities, dict):
+            raise CarolApiError(
+                f"Carol's connector stats: aggs.{connector_id}.stagingEntityStats is not an object: "
+                f"{str(entities)[:200]!r}"
+            )
+        if staging in entities:
+            where = f"aggs.{connector_id}.stagingEntityStats.{staging}"
+            found[str(connector_id)] = stat_count(entities[staging], where)
+    return found
 
 
 def task_query(
@@ -153,28 +192,22 @@ def tasks_after(query: dict[str, Any], watermark: Watermark) -> Flow[list[CarolT
         offset += len(hits)
 
 
-def summaries_after(staging: str, connector_id: str | None, watermark: Watermark) -> Flow[list[BatchSummary]]:
-    """Summaries of ``staging`` (of ``connector_id`` if given) received after ``watermark``, oldest first."""
-    if not staging:
-        raise CarolConfigError("staging must be a non-empty string.")
-    found: list[BatchSummary] = []
-    offset = 0
-    while True:
-        params: dict[str, object] = {
-            "stagingType": staging,
-            "receivedAfter": max(watermark.at, 0),  # inclusive: ties at the watermark are checked here
-            "offset": offset,
-            "pageSize": PAGE_SIZE,
-        }
-        if connector_id:
-            params["connectorId"] = connector_id
-        body = yield Call.to(endpoints.BATCH_SUMMARIES, params=params)
-        hits = _hits(body, "batch summaries")
-        page = [BatchSummary.from_api(hit) for hit in hits]
-        found.extend(s for s in page if watermark.admits(s.received_at, s.event_id))
-        if len(hits) < PAGE_SIZE:
-            return found
-        offset += len(hits)
+def staging_counts(staging: str, connector_id: str | None = None) -> Flow[dict[str, int]]:
+    """``{connector id: record count}`` of ``staging``, from Carol's connector stats.
+
+    ``GET v1/connectors/{connector_id}/stats`` for one connector, ``GET v1/connectors/stats/all`` for
+    every connector when none is given.
+    """
+    if not isinstance(staging, str) or not staging:
+        raise CarolConfigError(f"staging must be a non-empty string, got {staging!r}.")
+    if connector_id is not None and (not isinstance(connector_id, str) or not connector_id):
+        raise CarolConfigError(f"connector_id must be a non-empty string or None, got {connector_id!r}.")
+    if connector_id:
+        body = yield Call.to(endpoints.CONNECTOR_STATS, path_params={"connector_id": connector_id})
+        counts = staging_counts_in(body, staging)
+        return {connector_id: counts[connector_id]} if connector_id in counts else {}
+    body = yield Call.to(endpoints.CONNECTOR_STATS_ALL)
+    return staging_counts_in(body, staging)
 
 
 class AsyncEventsApi(CarolAsyncHookBase):
@@ -184,8 +217,6 @@ class AsyncEventsApi(CarolAsyncHookBase):
         """Tasks matching ``query`` (see :func:`task_query`) updated after ``watermark``, oldest first."""
         return await self.run(tasks_after(query, watermark))
 
-    async def summaries_after(
-        self, staging: str, connector_id: str | None, watermark: Watermark
-    ) -> list[BatchSummary]:
-        """Batch summaries of ``staging`` received after ``watermark``, oldest first."""
-        return await self.run(summaries_after(staging, connector_id, watermark))
+    async def staging_counts(self, staging: str, connector_id: str | None = None) -> dict[str, int]:
+        """``{connector id: record count}`` of ``staging`` (see :func:`staging_counts`)."""
+        return await self.run(staging_counts(staging, connector_id))

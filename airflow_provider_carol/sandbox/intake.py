@@ -194,35 +194,13 @@ class StagingStore:
         with self._lock:
             return [batch.to_json() for batch in self._batches.values()]
 
-    def summaries(
-        self,
-        staging: str | None,
-        connector_id: str | None,
-        *,
-        received_after: int = 0,
-        offset: int,
-        page_size: int,
-    ) -> tuple[int, list[dict[str, Any]]]:
-        """Summarised batches, one hit per (batch, connector, staging), oldest summary first; one page."""
+    def record_counts(self) -> dict[str, dict[str, int]]:
+        """``{connector id: {staging: distinct records stored}}`` (what connector stats report)."""
         with self._lock:
-            hits = [
-                {
-                    "batchId": batch.batch_id,
-                    "stagingType": name,
-                    "connectorId": conn,
-                    **{k: v for k, v in batch.summary.items() if k != "receivedAt"},
-                    "receivedAt": batch.summary["receivedAt"],
-                    "recordsReceived": sum(
-                        n for (c, s, _seq), n in batch.chunks.items() if (c, s) == (conn, name)
-                    ),
-                }
-                for batch in self._batches.values()
-                if batch.summary is not None and batch.summary["receivedAt"] >= received_after
-                for (conn, name) in sorted({(c, s) for (c, s, _seq) in batch.chunks})
-                if staging in (None, name) and connector_id in (None, conn)
-            ]
-        hits.sort(key=lambda hit: (hit["receivedAt"], hit["batchId"]))
-        return len(hits), hits[offset : offset + page_size]
+            counts: dict[str, dict[str, int]] = {}
+            for (conn, staging), n in sorted(self._counts.items()):
+                counts.setdefault(conn, {})[staging] = n
+            return counts
 
     def stagings_of(self, connector_id: str) -> set[str]:
         with self._lock:

@@ -2,17 +2,19 @@
 
 * :class:`CarolTaskEventTrigger` fires once per Carol long task that reaches a terminal status and
   matches its filters (task type, task name, app, statuses);
-* :class:`CarolStagingEventTrigger` fires once per batch of a staging table whose summary Carol received.
+* :class:`CarolStagingEventTrigger` fires each time Carol's record count of a staging table grows
+  (connector stats, per connector).
 
 Both poll Carol through :class:`CarolAsyncHook` (the hooks' transport: auth, retries, error mapping)
 and run for as long as the asset is watched. What was already fired is a **watermark derived from
-Carol's data** (the task's ``mdmLastUpdated`` / the summary's arrival time, ties broken by id), kept in
-Airflow's **asset state store** (Airflow 3.3: ``self.asset_state_store``, a row of the metadata DB per
-asset and key), so a new trigger instance, after a triggerer restart or on another triggerer, carries
-on where the last one stopped. The watermark is written *before* each event is yielded: an event is
-never fired twice; a triggerer killed in the instant between that write and Airflow storing the event
-loses that one event (docs/event-driven.md). Without a state store (Airflow < 3.3, or a trigger run
-outside an AssetWatcher) the watermark lives in memory and a restart starts again from ``start_from``.
+Carol's data** (the task's ``mdmLastUpdated``, ties broken by id; the staging's record count per
+connector), kept in Airflow's **asset state store** (Airflow 3.3: ``self.asset_state_store``, a row
+of the metadata DB per asset and key), so a new trigger instance, after a triggerer restart or on
+another triggerer, carries on where the last one stopped. The watermark is written *before* each event
+is yielded: an event is never fired twice; a triggerer killed in the instant between that write and
+Airflow storing the event loses that one event (docs/event-driven.md). Without a state store
+(Airflow < 3.3, or a trigger run outside an AssetWatcher) the watermark lives in memory and a restart
+starts again from ``start_from``.
 """
 
 from __future__ import annotations
@@ -21,21 +23,28 @@ import asyncio
 import hashlib
 import json
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
 from airflow_provider_carol.exceptions import CarolConfigError, CarolError
 from airflow_provider_carol.hooks.carol_async import CarolAsyncHook
 from airflow_provider_carol.hooks.core.transport import RetryPolicy
-from airflow_provider_carol.hooks.events import BatchSummary, Watermark, epoch_ms, task_query
+from airflow_provider_carol.hooks.events import RecordCounts, Watermark, epoch_ms, task_query
 from airflow_provider_carol.hooks.tasks.models import TERMINAL_STATUSES, CarolTask, CarolTaskState
 from airflow_provider_carol.hooks.tasks.polling import BACKOFF, is_transient
 
 #: Where a new trigger (no watermark stored yet) starts: after what Carol already has, or before it.
 START_FROM = ("now", "beginning")
 TASK_EVENT = "carol_task"
-STAGING_EVENT = "carol_staging_batch"
+STAGING_EVENT = "carol_staging_records"
+
+
+#: A trigger's watermark (what it already fired), plain JSON for the asset state store.
+M = TypeVar("M", Watermark, RecordCounts)
+#: What one poll found: per new Carol event, the watermark once it fired and its payload. A None
+#: payload moves the watermark without firing (a staging whose count went down).
+Found = list[tuple[M, dict[str, Any] | None]]
 
 
 class StateStore(Protocol):
@@ -57,7 +66,7 @@ def _strings(name: str, values: Sequence[str] | str | None) -> list[str]:
     return list(dict.fromkeys(v.strip() for v in values))
 
 
-class _CarolEventTrigger(BaseEventTrigger):
+class _CarolEventTrigger(BaseEventTrigger, Generic[M]):
     """Polling loop, watermark storage and serialisation shared by both event triggers."""
 
     def __init__(
@@ -92,8 +101,16 @@ class _CarolEventTrigger(BaseEventTrigger):
         """The fields that decide which Carol events this trigger fires for (they key its watermark)."""
         raise NotImplementedError
 
-    async def poll(self, hook: CarolAsyncHook, watermark: Watermark) -> list[tuple[int, str, dict[str, Any]]]:
-        """Carol's events after ``watermark``, oldest first, as ``(time ms, id, event payload)``."""
+    def empty_mark(self) -> M:
+        """The watermark before anything fired."""
+        raise NotImplementedError
+
+    def read_mark(self, raw: object) -> M | None:
+        """A stored watermark (None when there is none, or it is not this trigger's kind)."""
+        raise NotImplementedError
+
+    async def poll(self, hook: CarolAsyncHook, mark: M) -> Found[M]:
+        """Carol's events after ``mark``, oldest first (see :data:`Found`)."""
         raise NotImplementedError
 
     # -- serialisation ----------------------------------------------------------------------------
@@ -121,19 +138,19 @@ class _CarolEventTrigger(BaseEventTrigger):
     def _store(self) -> StateStore | None:
         return getattr(self, "asset_state_store", None)
 
-    async def load_watermark(self) -> Watermark | None:
+    async def load_watermark(self) -> M | None:
         """The stored watermark (None before the first poll); memory when there is no state store."""
         store = self._store()
         if store is None:
-            return Watermark.from_json(self._memory.get(self.watermark_key))
+            return self.read_mark(self._memory.get(self.watermark_key))
         try:
-            return Watermark.from_json(await store.aget(self.watermark_key, None))
+            return self.read_mark(await store.aget(self.watermark_key, None))
         except ValueError as exc:  # the accessor serves exactly one asset
             raise CarolConfigError(
                 f"{type(self).__name__} must watch exactly one asset (one AssetWatcher per trigger): {exc}"
             ) from exc
 
-    async def save_watermark(self, watermark: Watermark) -> None:
+    async def save_watermark(self, watermark: M) -> None:
         store = self._store()
         if store is None:
             self._memory[self.watermark_key] = watermark.to_json()
@@ -162,29 +179,33 @@ class _CarolEventTrigger(BaseEventTrigger):
                     self.log.warning("Polling Carol failed (%s); polling again in %.0f s.", exc, pause)
                 else:
                     pause = self.poll_interval
-                    for at, item_id, payload in found:
-                        watermark = watermark.after(at, item_id)
+                    for watermark, payload in found:
                         await self.save_watermark(watermark)  # first: never fired twice
-                        self.log.info("Carol event %s %s: firing.", payload["event"], item_id)
-                        yield TriggerEvent(payload)
+                        if payload is not None:
+                            self.log.info("Carol event %s: %s.", payload["event"], self.describe(payload))
+                            yield TriggerEvent(payload)
                 await asyncio.sleep(pause)
 
-    async def _start(self, hook: CarolAsyncHook) -> Watermark:
+    def describe(self, payload: dict[str, Any]) -> str:
+        """The event in a log line (ids and counts only)."""
+        raise NotImplementedError
+
+    async def _start(self, hook: CarolAsyncHook) -> M:
         """The stored watermark, or (first start) one past what Carol has now or before everything."""
         stored = await self.load_watermark()
         if stored is not None:
             self.log.info("Resuming after the stored watermark %s.", stored.to_json())
             return stored
-        watermark = Watermark()
+        watermark = self.empty_mark()
         if self.start_from == "now":
-            for at, item_id, _payload in await self.poll(hook, watermark):
-                watermark = watermark.after(at, item_id)
+            found = await self.poll(hook, watermark)
+            watermark = found[-1][0] if found else watermark
         await self.save_watermark(watermark)
         self.log.info("First start (start_from=%r): watermark %s.", self.start_from, watermark.to_json())
         return watermark
 
 
-class CarolTaskEventTrigger(_CarolEventTrigger):
+class CarolTaskEventTrigger(_CarolEventTrigger[Watermark]):
     """Fire once for each Carol long task that ends in one of ``statuses`` and matches the filters.
 
     Event payload: ``{"event": "carol_task", "carol_task_id", "status", "task_type", "task_name",
@@ -241,11 +262,24 @@ class CarolTaskEventTrigger(_CarolEventTrigger):
             "app_names": self.app_names,
         }
 
-    async def poll(self, hook: CarolAsyncHook, watermark: Watermark) -> list[tuple[int, str, dict[str, Any]]]:
+    def empty_mark(self) -> Watermark:
+        return Watermark()
+
+    def read_mark(self, raw: object) -> Watermark | None:
+        return Watermark.from_json(raw)
+
+    def describe(self, payload: dict[str, Any]) -> str:
+        return f"task {payload['carol_task_id']} {payload['status']}"
+
+    async def poll(self, hook: CarolAsyncHook, mark: Watermark) -> Found[Watermark]:
         query = task_query(self.statuses, self.task_types, self.task_names, self.app_names)
-        tasks = await hook.tasks_after(query, watermark)
-        # Carol filtered already; checked again so an index that ignores a filter cannot fire wrongly.
-        return [(epoch_ms(t.last_updated), t.task_id, task_payload(t)) for t in tasks if self._wanted(t)]
+        found: Found[Watermark] = []
+        for task in await hook.tasks_after(query, mark):
+            # Carol filtered already; checked again so an index that ignores a filter cannot fire wrongly.
+            if self._wanted(task):
+                mark = mark.after(epoch_ms(task.last_updated), task.task_id)
+                found.append((mark, task_payload(task)))
+        return found
 
     def _wanted(self, task: CarolTask) -> bool:
         app = task_payload(task)["app_name"]
@@ -272,21 +306,24 @@ def task_payload(task: CarolTask) -> dict[str, Any]:
     }
 
 
-class CarolStagingEventTrigger(_CarolEventTrigger):
-    """Fire once for each batch of ``staging`` whose summary Carol received (a completed batch).
+class CarolStagingEventTrigger(_CarolEventTrigger[RecordCounts]):
+    """Fire each time Carol's record count of ``staging`` grows, once per connector whose count grew.
 
-    Event payload: ``{"event": "carol_staging_batch", "batch_id", "staging", "connector_id",
-    "total_records", "total_requests", "records_received", "summary_received_at", "timestamp_start",
-    "timestamp_end"}`` (``records_received``: what Carol stored for this staging; ``total_*``: the
-    client's summary).
+    Polls Carol's connector stats (``GET v1/connectors/{connector_id}/stats``, or
+    ``GET v1/connectors/stats/all`` without ``connector_id``). Records that arrive between two polls
+    fire one event with their sum as ``delta``; Carol's stats name no batch, so neither does the event.
+
+    Event payload: ``{"event": "carol_staging_records", "staging", "connector_id", "count",
+    "previous_count", "delta"}`` (``count``: records Carol holds now; ``previous_count``: at the last
+    event, or when the watcher started).
 
     :param staging: the staging table.
     :param carol_conn_id: the ``carol`` connection.
-    :param connector_id: only batches of this connector (default: any connector).
+    :param connector_id: only this connector's records (default: every connector, one event each).
     :param poll_interval: seconds between polls.
     :param max_poll_interval: cap of the pause after failed polls (it grows x1.5 while Carol is down).
-    :param start_from: ``now`` (default) ignores batches summarised before the first poll; ``beginning``
-        fires for those too. Only a trigger with no stored watermark looks at it.
+    :param start_from: ``now`` (default) counts from what Carol holds at the first poll; ``beginning``
+        from zero, so records already there fire once. Only a trigger with no stored watermark looks at it.
     :param hook_params: the hook's retry settings (``retry_limit``, ``retry_delay``, ``max_retry_wait``).
     """
 
@@ -322,26 +359,58 @@ class CarolStagingEventTrigger(_CarolEventTrigger):
             "connector_id": self.connector_id,
         }
 
-    async def poll(self, hook: CarolAsyncHook, watermark: Watermark) -> list[tuple[int, str, dict[str, Any]]]:
-        summaries = await hook.summaries_after(self.staging, self.connector_id, watermark)
-        return [
-            (s.received_at, s.event_id, batch_payload(s))
-            for s in summaries
-            if s.staging == self.staging and self.connector_id in (None, s.connector_id)
-        ]
+    def empty_mark(self) -> RecordCounts:
+        return RecordCounts()
+
+    def read_mark(self, raw: object) -> RecordCounts | None:
+        return RecordCounts.from_json(raw)
+
+    def describe(self, payload: dict[str, Any]) -> str:
+        return (
+            f"staging {payload['staging']} of connector {payload['connector_id']}: "
+            f"{payload['previous_count']} -> {payload['count']} records"
+        )
+
+    async def poll(self, hook: CarolAsyncHook, mark: RecordCounts) -> Found[RecordCounts]:
+        """One event per connector whose count grew; a count that went down only lowers the watermark.
+
+        A connector the stats no longer show the staging for counts as 0 (the staging was dropped).
+        """
+        found: Found[RecordCounts] = []
+        counts = {
+            **dict.fromkeys(mark.counts, 0),
+            **await hook.staging_counts(self.staging, self.connector_id),
+        }
+        for connector_id, count in sorted(counts.items()):
+            if self.connector_id not in (None, connector_id):
+                continue
+            previous = mark.get(connector_id)
+            if count == previous:
+                continue
+            mark = mark.with_count(connector_id, count)
+            if count < previous:
+                self.log.warning(
+                    "Staging %s of connector %s went down from %d to %d records (dropped or deleted); "
+                    "firing again once it grows past %d.",
+                    self.staging,
+                    connector_id,
+                    previous,
+                    count,
+                    count,
+                )
+                found.append((mark, None))
+            else:
+                found.append((mark, records_payload(self.staging, connector_id, count, previous)))
+        return found
 
 
-def batch_payload(summary: BatchSummary) -> dict[str, Any]:
-    """The event a summarised batch fires: the ids and counts a downstream task needs."""
+def records_payload(staging: str, connector_id: str, count: int, previous: int) -> dict[str, Any]:
+    """The event a grown staging fires: where, how many records now, before, and the difference."""
     return {
         "event": STAGING_EVENT,
-        "batch_id": summary.batch_id,
-        "staging": summary.staging,
-        "connector_id": summary.connector_id,
-        "total_records": summary.total_records,
-        "total_requests": summary.total_requests,
-        "records_received": summary.records_received,
-        "summary_received_at": summary.received_at,
-        "timestamp_start": summary.timestamp_start,
-        "timestamp_end": summary.timestamp_end,
+        "staging": staging,
+        "connector_id": connector_id,
+        "count": count,
+        "previous_count": previous,
+        "delta": count - previous,
     }

@@ -164,4 +164,4 @@ def test_carol_event_driven_through_the_scheduler(deployment: Deployment, runs: 
     """Started by hand, the event-driven example has no Carol event to check (test_events.py fires it)."""
     run = runs["carol_event_driven"]
     run.assert_succeeded()
-    assert run.xcom(deployment, "check_batch") == []
+    assert run.xcom(deployment, "check_records") == []

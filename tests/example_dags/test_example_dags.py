@@ -173,4 +173,4 @@ def test_carol_event_driven_parses_with_its_watcher_and_a_manual_run_checks_noth
     assert watcher.trigger.staging == "event_orders"
     dag_run, tis = run_dag(dag)
     assert dag_run.state == "success", {t: ti.state for t, ti in tis.items()}
-    assert tis["check_batch"].xcom_pull(task_ids="check_batch") == []
+    assert tis["check_records"].xcom_pull(task_ids="check_records") == []

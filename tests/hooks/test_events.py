@@ -1,12 +1,24 @@
-"""The event listings of ``CarolAsyncHook`` against the sandbox (paging to the watermark); ``Watermark``."""
+"""What the event triggers poll, against the sandbox: task listings (paging to the watermark) and
+staging record counts (connector stats, through both hooks); ``Watermark``, ``RecordCounts`` and the
+tolerant reading of Carol's per-staging stats values."""
 
 from __future__ import annotations
 
 import pytest
 
-from airflow_provider_carol.exceptions import CarolApiError
+from airflow_provider_carol.exceptions import CarolApiError, CarolConfigError
+from airflow_provider_carol.hooks.carol import CarolHook
 from airflow_provider_carol.hooks.carol_async import CarolAsyncHook
-from airflow_provider_carol.hooks.events import PAGE_SIZE, BatchSummary, Watermark, epoch_ms, task_query
+from airflow_provider_carol.hooks.events import (
+    PAGE_SIZE,
+    RecordCounts,
+    Watermark,
+    epoch_ms,
+    staging_counts,
+    staging_counts_in,
+    stat_count,
+    task_query,
+)
 
 
 def test_watermark_admits_later_items_and_ties_with_other_ids():
@@ -47,19 +59,57 @@ async def test_tasks_after_pages_newest_first_down_to_the_watermark(carol_sandbo
     assert len(queries) == 2 + 2  # two pages each: the second page reached the end (or the watermark)
 
 
-async def test_summaries_after_pages_and_skips_what_the_watermark_has(carol_sandbox):
-    batches = [carol_sandbox.complete_batch("paged", 1) for _ in range(PAGE_SIZE + 2)]
-    carol_sandbox.complete_batch("other", 1)
+async def test_staging_counts_read_connector_stats_through_both_hooks(carol_sandbox):
+    other = CarolHook().get_or_create_connector("counted_elsewhere")
+    carol_sandbox.complete_batch("counted", 3)
+    carol_sandbox.complete_batch("counted", 2)
+    carol_sandbox.complete_batch("counted", 4, connector_id=other)
+    carol_sandbox.complete_batch("not_counted", 9)
+    ours = carol_sandbox.connector_id
     async with CarolAsyncHook() as hook:
-        everything = await hook.summaries_after("paged", None, Watermark())
-        last = everything[-1]
-        nothing = await hook.summaries_after("paged", None, Watermark(last.received_at, (last.event_id,)))
-        elsewhere = await hook.summaries_after("paged", "no-such-connector", Watermark())
-    order = sorted(batches, key=lambda b: (b["summary"]["receivedAt"], b["batchId"]))  # ties: by id
-    assert [s.batch_id for s in everything] == [b["batchId"] for b in order]
-    assert {s.staging for s in everything} == {"paged"} and nothing == [] and elsewhere == []
+        everywhere = await hook.staging_counts("counted")
+        one = await hook.staging_counts("counted", ours)
+        absent = await hook.staging_counts("never_sent", ours)
+    assert everywhere == {ours: 5, other: 4} and one == {ours: 5} and absent == {}
+    assert CarolHook().run(staging_counts("counted", other)) == {other: 4}
+    paths = [r["path"] for r in carol_sandbox.requests() if r["path"].endswith(("/stats", "/stats/all"))]
+    assert paths == [
+        "/api/v1/connectors/stats/all",
+        f"/api/v1/connectors/{ours}/stats",
+        f"/api/v1/connectors/{ours}/stats",
+        f"/api/v1/connectors/{other}/stats",
+    ]
 
 
-def test_a_summary_without_ids_is_a_clear_api_error():
-    with pytest.raises(CarolApiError, match="non-summary"):
-        BatchSummary.from_api({"totalRecords": 1})
+@pytest.mark.parametrize(
+    ("value", "count"),
+    [(7, 7), (0, 0), (7.0, 7), ({"count": 7}, 7), ({"total": 7}, 7), ({"totalRecords": 7, "x": 1}, 7)],
+)
+def test_a_stats_value_may_be_a_bare_count_or_an_object_with_one(value, count):
+    assert stat_count(value, "here") == count
+
+
+@pytest.mark.parametrize("value", [None, True, -1, 1.5, "7", {"size": 7}, {"count": "7"}, [7]])
+def test_a_stats_value_without_a_count_is_a_clear_api_error_naming_where(value):
+    with pytest.raises(CarolApiError, match=r"aggs\.c1\.stagingEntityStats\.orders"):
+        staging_counts_in({"aggs": {"c1": {"stagingEntityStats": {"orders": value}}}}, "orders")
+
+
+def test_stats_without_aggs_are_an_api_error_and_connectors_without_the_staging_are_left_out():
+    with pytest.raises(CarolApiError, match="aggs"):
+        staging_counts_in({"hits": []}, "orders")
+    body = {"aggs": {"c1": {"stagingEntityStats": {"orders": 2}}, "c2": {"stagingEntityStats": {}}, "c3": {}}}
+    assert staging_counts_in(body, "orders") == {"c1": 2}
+
+
+def test_record_counts_round_trip_as_json_and_bad_input_names_the_field():
+    counts = RecordCounts().with_count("b", 2).with_count("a", 1)
+    assert counts.get("a") == 1 and counts.get("missing") == 0
+    assert RecordCounts.from_json(counts.to_json()) == counts and counts.to_json() == {
+        "counts": {"a": 1, "b": 2}
+    }
+    assert RecordCounts.from_json(None) is None and RecordCounts.from_json({"at": 1, "ids": []}) is None
+    with pytest.raises(CarolConfigError, match="staging"):
+        next(staging_counts(""))
+    with pytest.raises(CarolConfigError, match="connector_id"):
+        next(staging_counts("orders", ""))

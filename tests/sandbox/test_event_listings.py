@@ -1,4 +1,4 @@
-"""What the event triggers poll, over real HTTP: task queries and the batch summaries listing."""
+"""What the event triggers poll, over real HTTP: task queries and connector stats (records per staging)."""
 
 from __future__ import annotations
 
@@ -69,25 +69,49 @@ def test_task_queries_the_sandbox_cannot_answer_are_a_400(api, carol_sandbox, bo
     assert answer.status_code == 400, answer.text
 
 
-def test_summaries_list_completed_batches_oldest_first_with_counts(api, carol_sandbox):
-    first = carol_sandbox.complete_batch("orders", 3)
+def stats_of(api, carol_sandbox, connector_id: str | None = None) -> dict:
+    path = f"{connector_id}/stats" if connector_id else "stats/all"
+    answer = api.get(f"{carol_sandbox.url}/api/v1/connectors/{path}", timeout=10)
+    answer.raise_for_status()
+    return answer.json()
+
+
+def test_connector_stats_count_the_stored_records_per_staging(api, carol_sandbox):
+    cid = carol_sandbox.connector_id
+    assert stats_of(api, carol_sandbox, cid) == {"aggs": {cid: {"stagingEntityStats": {}}}}
+    carol_sandbox.complete_batch("orders", 3)
     carol_sandbox.complete_batch("customers", 1)
-    second = carol_sandbox.complete_batch("orders", [{"id": "a"}])
-    url = f"{carol_sandbox.url}/api/v3/staging/batch/summaries"
-    listed = api.get(url, params={"stagingType": "orders"}, timeout=10).json()
-    assert [h["batchId"] for h in listed["hits"]] == [first["batchId"], second["batchId"]]
-    hit = listed["hits"][0]
-    assert (hit["stagingType"], hit["connectorId"], hit["totalRecords"], hit["recordsReceived"]) == (
-        "orders",
-        carol_sandbox.connector_id,
-        3,
-        3,
-    )
-    later = api.get(
-        url, params={"stagingType": "orders", "receivedAfter": second["summary"]["receivedAt"]}, timeout=10
-    ).json()
-    assert second["batchId"] in [h["batchId"] for h in later["hits"]]
+    carol_sandbox.complete_batch("orders", [{"id": "a"}])
+    assert stats_of(api, carol_sandbox, cid) == {
+        "aggs": {cid: {"stagingEntityStats": {"customers": {"count": 1}, "orders": {"count": 4}}}}
+    }
     assert carol_sandbox.records("orders")[-1] == {"id": "a"}
+
+
+def test_a_redelivered_chunk_counts_once_and_a_drop_removes_the_staging(api, carol_sandbox):
+    cid = carol_sandbox.connector_id
+    intake = f"{carol_sandbox.url}/api/v2/staging/intake/orders"
+    for _ in range(2):  # the same (batchId, batchIdSequence) twice: Carol replaces the chunk
+        params = {"connectorId": cid, "batchId": "b1", "batchIdSequence": 1}
+        api.post(intake, params=params, json=[{"id": 1}, {"id": 2}], timeout=10).raise_for_status()
+    assert stats_of(api, carol_sandbox, cid)["aggs"][cid]["stagingEntityStats"] == {"orders": {"count": 2}}
+    api.delete(
+        f"{carol_sandbox.url}/api/v2/staging/tables/orders/drop", params={"connectorId": cid}, timeout=10
+    ).raise_for_status()
+    assert stats_of(api, carol_sandbox, cid)["aggs"][cid]["stagingEntityStats"] == {}
+
+
+def test_stats_of_all_connectors_and_an_unknown_connector(api, carol_sandbox):
+    other = api.post(f"{carol_sandbox.url}/api/v1/connectors", json={"mdmName": "other"}, timeout=10).json()
+    carol_sandbox.complete_batch("orders", 2)
+    carol_sandbox.complete_batch("orders", 5, connector_id=other["mdmId"])
+    aggs = stats_of(api, carol_sandbox)["aggs"]
+    assert {cid: stats["stagingEntityStats"] for cid, stats in aggs.items()} == {
+        carol_sandbox.connector_id: {"orders": {"count": 2}},
+        other["mdmId"]: {"orders": {"count": 5}},
+    }
+    missing = api.get(f"{carol_sandbox.url}/api/v1/connectors/no-such-connector/stats", timeout=10)
+    assert missing.status_code == 404, missing.text
 
 
 def test_a_resent_summary_keeps_the_first_arrival_time(api, carol_sandbox):

@@ -25,12 +25,13 @@ except ImportError:  # Airflow 3.1
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
 from airflow_provider_carol.exceptions import CarolConfigError
+from airflow_provider_carol.hooks.carol import CarolHook
 from airflow_provider_carol.triggers.events import CarolStagingEventTrigger, CarolTaskEventTrigger
 from tests.dagutil import await_until
 
 RUNNING = [{"status": "RUNNING", "after": 0}]
 TASK_POLLS = ("POST", "/api/v1/queries/filter")
-STAGING_POLLS = ("GET", "/api/v3/staging/batch/summaries")
+STAGING_POLLS = ("GET", "/api/v1/connectors/stats/all")
 
 
 class JsonStateStore:
@@ -207,56 +208,93 @@ async def test_start_from_beginning_fires_for_tasks_that_ended_before(carol_sand
     await watch.close()
 
 
-async def test_staging_trigger_fires_once_per_summarised_batch_of_its_staging(carol_sandbox):
-    carol_sandbox.complete_batch("orders", 5)  # before the watcher: skipped
-    trigger = CarolStagingEventTrigger("orders", poll_interval=0.1, max_poll_interval=1.0)
+def staging_trigger(staging: str = "orders", **kwargs: Any) -> CarolStagingEventTrigger:
+    return CarolStagingEventTrigger(staging, **{"poll_interval": 0.1, "max_poll_interval": 1.0, **kwargs})
+
+
+def grown(sandbox: Any, count: int, previous: int, connector_id: str | None = None) -> dict[str, Any]:
+    return {
+        "event": "carol_staging_records",
+        "staging": "orders",
+        "connector_id": connector_id or sandbox.connector_id,
+        "count": count,
+        "previous_count": previous,
+        "delta": count - previous,
+    }
+
+
+async def test_staging_trigger_fires_when_its_staging_grows_also_across_a_restart(carol_sandbox):
+    carol_sandbox.complete_batch("orders", 5)  # before the watcher: counted from, not fired
     store = JsonStateStore()
+    trigger = staging_trigger()
     watch = Watch(rebuilt(trigger, store), carol_sandbox, STAGING_POLLS)
     await watch.started()
     carol_sandbox.complete_batch("customers", 3)  # another staging
     await watch.quiet()
-    batch = carol_sandbox.complete_batch("orders", [{"id": 1}, {"id": 2}])
-    event = await watch.event()
-    assert event == {
-        "event": "carol_staging_batch",
-        "batch_id": batch["batchId"],
-        "staging": "orders",
-        "connector_id": carol_sandbox.connector_id,
-        "total_records": 2,
-        "total_requests": 1,
-        "records_received": 2,
-        "summary_received_at": batch["summary"]["receivedAt"],
-        "timestamp_start": batch["summary"]["timestampStart"],
-        "timestamp_end": batch["summary"]["timestampEnd"],
-    }
+    carol_sandbox.complete_batch("orders", [{"id": 1}, {"id": 2}])
+    assert await watch.event() == grown(carol_sandbox, 7, 5)
     await watch.quiet()
     await watch.close()
 
-    gap = carol_sandbox.complete_batch("orders", 7)
+    carol_sandbox.complete_batch("orders", 7)  # while no trigger runs: fires once afterwards
     again = Watch(rebuilt(trigger, store), carol_sandbox, STAGING_POLLS)
-    assert (await again.event())["batch_id"] == gap["batchId"]
+    assert await again.event() == grown(carol_sandbox, 14, 7)
     await again.quiet()
     await again.close()
+    assert store.rows == {trigger.watermark_key: json.dumps({"counts": {carol_sandbox.connector_id: 14}})}
 
 
-async def test_staging_trigger_filters_by_connector(carol_sandbox):
-    trigger = CarolStagingEventTrigger("orders", connector_id="elsewhere", poll_interval=0.1)
-    watch = Watch(rebuilt(trigger, JsonStateStore()), carol_sandbox, STAGING_POLLS)
-    await watch.started()
+async def test_staging_trigger_fires_per_connector_and_filters_by_connector(carol_sandbox):
+    other = CarolHook().get_or_create_connector("elsewhere")
+    everywhere = Watch(rebuilt(staging_trigger(), JsonStateStore()), carol_sandbox, STAGING_POLLS)
+    its_stats = ("GET", f"/api/v1/connectors/{other}/stats")  # one connector: its own stats
+    only_other = Watch(
+        rebuilt(staging_trigger(connector_id=other), JsonStateStore()), carol_sandbox, its_stats
+    )
+    await everywhere.started()
+    await only_other.started()
     carol_sandbox.complete_batch("orders", 2)  # the sandbox connector, not "elsewhere"
+    assert await everywhere.event() == grown(carol_sandbox, 2, 0)
+    await only_other.quiet()
+    carol_sandbox.complete_batch("orders", 4, connector_id=other)
+    assert await everywhere.event() == grown(carol_sandbox, 4, 0, other)
+    assert await only_other.event() == grown(carol_sandbox, 4, 0, other)
+    await everywhere.quiet()
+    for watch in (everywhere, only_other):
+        await watch.close()
+
+
+async def test_a_dropped_staging_fires_again_once_it_grows(carol_sandbox):
+    watch = Watch(rebuilt(staging_trigger(), JsonStateStore()), carol_sandbox, STAGING_POLLS)
+    await watch.started()
+    carol_sandbox.complete_batch("orders", 3)
+    assert await watch.event() == grown(carol_sandbox, 3, 0)
+    CarolHook().call_api(
+        "v2/staging/tables/orders/drop", "DELETE", params={"connectorId": carol_sandbox.connector_id}
+    )
+    await watch.quiet()  # gone from the stats: the watermark goes down to 0, nothing fires
+    carol_sandbox.complete_batch("orders", 2)
+    assert await watch.event() == grown(carol_sandbox, 2, 0)
+    await watch.close()
+
+
+async def test_start_from_beginning_fires_for_records_already_there(carol_sandbox):
+    carol_sandbox.complete_batch("orders", 4)
+    watch = Watch(
+        rebuilt(staging_trigger(start_from="beginning"), JsonStateStore()), carol_sandbox, STAGING_POLLS
+    )
+    assert await watch.event() == grown(carol_sandbox, 4, 0)
     await watch.quiet()
     await watch.close()
 
 
 async def test_a_transient_poll_failure_is_polled_again(carol_sandbox):
-    trigger = CarolStagingEventTrigger(
-        "orders", poll_interval=0.1, max_poll_interval=0.2, hook_params={"retry_limit": 0}
-    )
+    trigger = staging_trigger(max_poll_interval=0.2, hook_params={"retry_limit": 0})
     watch = Watch(rebuilt(trigger, JsonStateStore()), carol_sandbox, STAGING_POLLS)
     await watch.started()
     carol_sandbox.add_fault(STAGING_POLLS[1], method="GET", status=503, times=2)
-    batch = carol_sandbox.complete_batch("orders", 1)
-    assert (await watch.event())["batch_id"] == batch["batchId"]
+    carol_sandbox.complete_batch("orders", 1)
+    assert await watch.event() == grown(carol_sandbox, 1, 0)
     assert [r["status"] for r in carol_sandbox.requests() if r["path"] == STAGING_POLLS[1]].count(503) == 2
     await watch.close()
 
@@ -266,6 +304,10 @@ def test_watermark_keys_follow_the_filters_not_the_polling_settings():
     assert key == CarolTaskEventTrigger(task_names=["a"], poll_interval=5).watermark_key
     assert key != task_trigger(task_names=["b"]).watermark_key
     assert CarolStagingEventTrigger("x").watermark_key != CarolStagingEventTrigger("y").watermark_key
+    assert (
+        CarolStagingEventTrigger("x").watermark_key
+        != CarolStagingEventTrigger("x", connector_id="c").watermark_key
+    )
 
 
 @pytest.mark.parametrize(

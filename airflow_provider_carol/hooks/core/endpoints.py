@@ -49,13 +49,14 @@ ORGANIZATION_CURRENT = Endpoint("GET", "v1/organizations/current")
 CONNECTOR_CREATE = Endpoint("POST", "v1/connectors")
 CONNECTOR_BY_NAME = Endpoint("GET", "v1/connectors/name/{name}")
 CONNECTOR_BY_ID = Endpoint("GET", "v1/connectors/{connector_id}")
+#: Record counts per staging: ``aggs`` keyed by connector id, each with ``stagingEntityStats``.
+CONNECTOR_STATS = Endpoint("GET", "v1/connectors/{connector_id}/stats")
+CONNECTOR_STATS_ALL = Endpoint("GET", "v1/connectors/stats/all")
 STAGING_SCHEMA_GET = Endpoint("GET", "v2/staging/tables/{staging}/schema")
 STAGING_SCHEMA_CREATE = Endpoint("POST", "v2/staging/tables/{staging}/schema")
 STAGING_SCHEMA_UPDATE = Endpoint("PUT", "v2/staging/tables/{staging}/schema")
 STAGING_INTAKE = Endpoint("POST", "v2/staging/intake/{staging}")
 BATCH_SUMMARY = Endpoint("POST", "v3/staging/batch/{batch_id}/summary")
-#: Summarised batches, oldest first. Not in pycarol (the sandbox defines it; see docs/event-driven.md).
-BATCH_SUMMARIES = Endpoint("GET", "v3/staging/batch/summaries")
 
 # Queries (the realtime layer; long tasks are searched here with ``TYPE_FILTER mdmTask``).
 QUERY_FILTER = Endpoint("POST", "v1/queries/filter")

@@ -1,4 +1,4 @@
-"""Connector CRUD and the stagings of a connector (section 5)."""
+"""Connector CRUD, connector stats and the stagings of a connector (section 5)."""
 
 from typing import Any
 
@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 
 from ..deps import TenantSession, read_object, state_of
 from ..errors import CarolError, json_response
+from ..state import SandboxState
 
 router = APIRouter()
 
@@ -26,6 +27,37 @@ async def list_connectors(request: Request, who: TenantSession, offset: int = 0,
     hits = list(state_of(request).catalog.connectors.values())
     page = hits[offset:] if size < 0 else hits[offset : offset + size]
     return json_response({"count": len(page), "totalHits": len(hits), "hits": page})
+
+
+def _stats(state: SandboxState, connector_ids: list[str]) -> dict[str, Any]:
+    """``{"aggs": {connector id: {"stagingEntityStats": {staging: {"count": n}}}}}`` from the stored records.
+
+    Carol documents the keys, not the per-staging value; the sandbox answers ``{"count": n}`` (the
+    distinct records stored, redeliveries counted once) for every staging with records or a schema.
+    """
+    counts = state.staging.record_counts()
+    schemas = list(state.catalog.schemas)
+    aggs: dict[str, Any] = {}
+    for connector_id in connector_ids:
+        stored = counts.get(connector_id, {})
+        names = set(stored) | {staging for (conn, staging) in schemas if conn == connector_id}
+        aggs[connector_id] = {
+            "stagingEntityStats": {name: {"count": stored.get(name, 0)} for name in sorted(names)}
+        }
+    return {"aggs": aggs}
+
+
+@router.get("/api/v1/connectors/stats/all")
+async def stats_all(request: Request, who: TenantSession) -> Any:
+    state = state_of(request)
+    return json_response(_stats(state, list(state.catalog.connectors)))
+
+
+@router.get("/api/v1/connectors/{connector_id}/stats")
+async def stats(connector_id: str, request: Request, who: TenantSession) -> Any:
+    state = state_of(request)
+    state.catalog.connector(connector_id)  # 404 for an unknown connector
+    return json_response(_stats(state, [connector_id]))
 
 
 @router.get("/api/v1/connectors/name/{name}")

@@ -113,25 +113,3 @@ async def summary(batch_id: str, request: Request, who: TenantSession) -> Any:
         raise CarolError(400, "totalRecords and totalRequests must be integers", "body")
     batch = state_of(request).staging.add_summary(batch_id, {name: body[name] for name in SUMMARY_FIELDS})
     return json_response({"success": True, "batchId": batch_id, "totalsMatch": batch["totals_match"]})
-
-
-@router.get("/api/v3/staging/batch/summaries")
-async def summaries(
-    request: Request,
-    who: TenantSession,
-    stagingType: str | None = None,
-    connectorId: str | None = None,
-    receivedAfter: int = 0,
-    offset: int = 0,
-    pageSize: int = 100,
-) -> Any:
-    """Summarised batches received at or after ``receivedAfter`` (epoch ms), oldest first.
-
-    A sandbox endpoint: pycarol lists no summaries (docs/event-driven.md says what a real tenant needs).
-    """
-    if not 1 <= pageSize <= 1000 or offset < 0:
-        raise CarolError(400, "pageSize must be 1..1000 and offset >= 0", "pageSize")
-    total, hits = state_of(request).staging.summaries(
-        stagingType, connectorId, received_after=receivedAfter, offset=offset, page_size=pageSize
-    )
-    return json_response({"totalHits": total, "count": len(hits), "hits": hits})
