@@ -74,4 +74,5 @@ with DAG(dag_id="test_lineage", schedule=None, start_date=datetime(2024, 1, 1), 
     ).expand_kwargs(start.output)
     end = CarolEndBatchOperator(task_id="end_batch", plan=start.output["plan"], results=mapped.output)
 
-    schema >> dry_send >> send >> ctas >> insert >> to_parquet >> [read_table, duck_file] >> duck_staging >> start
+    schema >> dry_send >> send >> ctas >> insert >> to_parquet
+    to_parquet >> [read_table, duck_file] >> duck_staging >> start
