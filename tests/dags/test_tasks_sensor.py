@@ -1,7 +1,9 @@
 """Test-only DAG: CarolTaskSensor on tasks that complete, fail, are canceled or outlive the timeout.
 
 Each ``create_*`` task makes a scheduled long task in the sandbox right before its sensor runs, and
-the cases run one after another (``all_done``) so every sensor sees its task still RUNNING.
+the cases run one after another (``all_done``). ``create_completed``'s task stays RUNNING until the test
+completes it (tests/sensors/test_tasks.py does so once the sensor has deferred), so the deferral is
+certain however slow the machine; on its own the task completes after ``HELD_FOR`` seconds.
 """
 
 from __future__ import annotations
@@ -10,20 +12,16 @@ from datetime import datetime
 
 from airflow.sdk import DAG, task
 
-from airflow_provider_carol.compat import AIRFLOW_V_3_3_PLUS
 from airflow_provider_carol.sensors.tasks import CarolTaskSensor
 from tests.dagutil import create_sandbox_task, steps
 
-# completed_deferred must find its task still RUNNING (and defer). Before 3.3, dag.test() builds a new
-# in-process Execution API for every task (3.3 caches it), which puts ~3 s (more under load) between
-# create_completed and the sensor's first poke.
-COMPLETES_AFTER = 2 if AIRFLOW_V_3_3_PLUS else 10
+HELD_FOR = 600
 
 with DAG(dag_id="test_tasks_sensor", schedule=None, start_date=datetime(2024, 1, 1), catchup=False) as dag:
 
     @task(trigger_rule="all_done")
     def create_completed() -> str:
-        return create_sandbox_task(steps("COMPLETED", COMPLETES_AFTER))
+        return create_sandbox_task(steps("COMPLETED", HELD_FOR))
 
     @task(trigger_rule="all_done")
     def create_failed() -> str:

@@ -3,7 +3,6 @@ against the real local-bigquery emulator, Storage Read API reads, and the error 
 from __future__ import annotations
 
 import datetime as dt
-import time
 
 import pyarrow as pa
 import pytest
@@ -72,13 +71,16 @@ def test_private_key_is_registered_with_the_masker():
 def test_key_is_renewed_before_expiry_with_one_new_key(fresh_bigquery_keys):
     carol_bigquery = fresh_bigquery_keys
     hook = CarolHook()
-    hook.bigquery_key_hours = 0.003  # 10.8 s; renewal is due a quarter of that before expiry
+    hook.bigquery_key_hours = 1.0
     first = hook.get_bigquery_credentials()
     assert hook.get_bigquery_credentials() is first
     (key,) = TEMPORARY_KEYS.keys()
-    assert key.expires_at - key.minted_at < dt.timedelta(seconds=11)
-    while not key.needs_renewal():
-        time.sleep(0.1)
+    assert not key.needs_renewal()
+    # Age the cached key instead of waiting for it (a wall-clock wait races a busy machine): minted
+    # 58 minutes ago, 2 minutes left, inside the renewal margin (a quarter of its life, at most 5 min).
+    key.minted_at -= dt.timedelta(minutes=58)
+    key.expires_at -= dt.timedelta(minutes=58)
+    assert key.needs_renewal()
     renewed = hook.get_bigquery_credentials()
     assert renewed is not first
     assert hook.get_bigquery_credentials() is renewed
