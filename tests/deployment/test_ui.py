@@ -28,6 +28,7 @@ from playwright.sync_api import Browser, Expect, Page
 
 from tests.deployment.harness import Deployment, wait_for
 from tests.deployment.services import ADMIN_USER
+from tests.deployment.test_events import POLLS as WATCHER_POLL
 from tests.deployment.test_faults import clear_faults, requests_to
 from tests.ui.browser import chromium, screenshot_dir
 
@@ -125,8 +126,10 @@ def test_carol_task_link_shows_while_the_sensor_is_deferred_without_calling_caro
     expected = f"{sandbox.url}/{sandbox.tenant}/carol-ui/tasks/{held}"  # docs/links.md's URL pattern
     poll_path = f"/api/v1/tasks/{held}"
     first = len(sandbox.requests())
-    # The trigger's polls pass (a zero-latency fault matches first); every other Carol request is refused.
+    # The triggers' polls pass (a zero-latency fault matches first): the sensor's, and the asset watcher's
+    # of the deployment's event-driven example. Every other Carol request is refused.
     sandbox.add_fault(poll_path, method="GET", latency=0, times=1_000_000)
+    sandbox.add_fault(WATCHER_POLL[1], method=WATCHER_POLL[0], latency=0, times=1_000_000)
     sandbox.add_fault("/*", status=503, times=1_000_000)
     try:
         open_task(page, deployment, run_id, "wait_task", "/details")
@@ -142,13 +145,14 @@ def test_carol_task_link_shows_while_the_sensor_is_deferred_without_calling_caro
         clear_faults(deployment)
     refused = [e for e in window if e["fault"] == "status"]
     assert refused == [], refused  # nothing but the trigger asked Carol anything while the page rendered
-    assert {(e["method"], e["path"]) for e in window} <= {("GET", poll_path)}, window
+    assert {(e["method"], e["path"]) for e in window} <= {("GET", poll_path), WATCHER_POLL}, window
     assert deployment.task_states(DAG_ID, run_id)["wait_task"] == "deferred"
     links = deployment.api(
         "GET", f"dags/{DAG_ID}/dagRuns/{quote(run_id, safe='')}/taskInstances/wait_task/links"
     )
     assert links["extra_links"] == {LINK_NAME: expected}
-    observations["ui_link"] = {"href": expected, "carol_requests_while_rendering": len(window)}
+    sensor_polls = sum(1 for e in window if e["path"] == poll_path)
+    observations["ui_link"] = {"href": expected, "sensor_polls_while_rendering": sensor_polls}
 
 
 def test_report_log_lines_in_the_ui_and_in_the_carol_task(
