@@ -11,8 +11,8 @@ generated vectorised with pyarrow (checked against ``make_records`` on a sample)
 ``address`` as JSON text, and is read through an Airflow ``sqlite`` connection
 (``send_to_staging(sql=..., sql_conn_id=...)``).
 
-Each size is sent by a child process of its own (the hook's defaults: chunks of 5,000, 4 in flight) to
-one ``carol-sandbox --tls`` on loopback; the child reports its peak RSS (``VmHWM``, which unlike
+Each size is sent by a child process of its own (the hook's default chunk size and requests in flight)
+to one ``carol-sandbox --tls`` on loopback; the child reports its peak RSS (``VmHWM``, which unlike
 ``ru_maxrss`` does not inherit this parent's) and its RSS after imports and connecting. The sandbox
 keeps every stored record in memory (decoded JSON, ~250 bytes a row, no count-only mode), so its RSS is
 printed too and a size it cannot hold in the machine's available memory is skipped with a note. After
@@ -255,7 +255,13 @@ def main() -> None:
         print(json.dumps(child(args.child, json.loads(args.info), args.path)))
         return
     print(f"command: {shlex.join([sys.executable, *sys.argv])}")
-    print("link: loopback (no added latency); sender: the hook's defaults (chunks of 5,000, 4 in flight)")
+    from airflow_provider_carol.hooks.staging.codec import DEFAULT_CHUNK_SIZE
+    from airflow_provider_carol.hooks.staging.sender import DEFAULT_MAX_IN_FLIGHT
+
+    print(
+        "link: loopback (no added latency); sender: the hook's defaults "
+        f"(chunks of {DEFAULT_CHUNK_SIZE:,}, {DEFAULT_MAX_IN_FLIGHT} in flight)"
+    )
     check_generator()
     plan = [("parquet", n) for n in parse_sizes(args.sizes)] + [
         ("sql", n) for n in parse_sizes(args.sql_sizes)
