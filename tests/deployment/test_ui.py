@@ -30,7 +30,7 @@ from tests.deployment.harness import Deployment, wait_for
 from tests.deployment.services import ADMIN_USER
 from tests.deployment.test_events import POLLS as WATCHER_POLL
 from tests.deployment.test_faults import clear_faults, requests_to
-from tests.ui.browser import chromium, screenshot_dir
+from tests.ui.browser import chromium, fresh_page, screenshot_dir
 
 pytestmark = pytest.mark.deployment
 DAG_ID = "deploy_ui"
@@ -60,12 +60,8 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
     """A fresh browser context per test (no login carried over)."""
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    context.set_default_timeout(TIMEOUT_MS)
-    try:
-        yield context.new_page()
-    finally:
-        context.close()
+    with fresh_page(browser, 1400, 900, TIMEOUT_MS) as fresh:
+        yield fresh
 
 
 @pytest.fixture(scope="module")

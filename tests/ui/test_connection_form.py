@@ -24,7 +24,7 @@ from airflow_provider_carol.get_provider_info import CONN_FIELDS, UI_FIELD_BEHAV
 from airflow_provider_carol.sandbox.control import Sandbox
 
 from .airflow_server import ApiServer, start_api_server
-from .browser import chromium, screenshot_dir
+from .browser import chromium, fresh_page, screenshot_dir
 
 CONN_ID = "carol_ui"
 STANDARD_FIELDS = ("host", "login", "password", "port")
@@ -53,12 +53,8 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
     # Tall enough for the whole dialog with its extras open (element screenshots cannot scroll it).
-    context = browser.new_context(viewport={"width": 1280, "height": 2200})
-    context.set_default_timeout(TIMEOUT_MS)
-    try:
-        yield context.new_page()
-    finally:
-        context.close()
+    with fresh_page(browser, 1280, 2200, TIMEOUT_MS) as fresh:
+        yield fresh
 
 
 def field_group(page: Page, name: str) -> Locator:
