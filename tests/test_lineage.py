@@ -29,6 +29,20 @@ sys.exit(0 if dag_run.state == "success" else 1)
 """
 
 
+def run_dag_child(script: str, dag: str, conf: dict[str, Any], env: dict[str, str]) -> None:
+    """Run ``dag`` with ``script`` in a child interpreter (OpenLineage decides once per process)."""
+    done = subprocess.run(
+        [sys.executable, "-c", script, dag, json.dumps(conf)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-6000:]
+
+
 def run_dag_with_openlineage(dag: str, conf: dict[str, Any], events: Path) -> list[dict[str, Any]]:
     """Run ``dag`` in a child process with OpenLineage's file transport; return the events it wrote."""
     transport = {"type": "file", "log_file_path": str(events), "append": True}
@@ -38,16 +52,7 @@ def run_dag_with_openlineage(dag: str, conf: dict[str, Any], events: Path) -> li
         "AIRFLOW__OPENLINEAGE__NAMESPACE": "carol-tests",
         "PYTHONPATH": str(REPO),
     }
-    done = subprocess.run(
-        [sys.executable, "-c", RUN_DAG, dag, json.dumps(conf)],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-6000:]
+    run_dag_child(RUN_DAG, dag, conf, env)
     return [json.loads(line) for line in events.read_text().splitlines() if line.strip()]
 
 
@@ -266,16 +271,7 @@ def test_a_send_dag_runs_unchanged_without_the_openlineage_provider(airflow_db, 
     transport = {"type": "file", "log_file_path": str(tmp_path / "events.jsonl"), "append": True}
     script = BLOCK_OPENLINEAGE + RUN_DAG
     env = {**os.environ, "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(transport), "PYTHONPATH": str(REPO)}
-    done = subprocess.run(
-        [sys.executable, "-c", script, "test_lineage_send_only", "{}"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-4000:]
+    run_dag_child(script, "test_lineage_send_only", {}, env)
     assert carol_sandbox.staging_count("lin_plain") == 3
     assert not (tmp_path / "events.jsonl").exists()
 
