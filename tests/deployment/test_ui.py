@@ -29,6 +29,7 @@ from playwright.sync_api import Browser, Expect, Page
 from tests.deployment.harness import Deployment, wait_for
 from tests.deployment.services import ADMIN_USER
 from tests.deployment.test_events import POLLS as WATCHER_POLL
+from tests.deployment.test_events import watcher_trigger
 from tests.deployment.test_faults import clear_faults, requests_to
 from tests.ui.browser import chromium, fresh_page, screenshot_dir
 
@@ -68,7 +69,10 @@ def page(browser: Browser) -> Iterator[Page]:
 def ui_run(deployment: Deployment) -> Iterator[dict[str, str]]:
     """A ``deploy_ui`` run whose sensor is deferred and polled by the triggerer; its ids.
 
-    Teardown completes the Carol task if a failed test left the sensor waiting, so the run ends.
+    The reset forgets every token, so the event-driven example's asset watcher (if a triggerer runs it)
+    must authenticate again; the fixture waits for its first answered poll after the reset, so no token
+    request of the watcher falls in a test's window. Teardown completes the Carol task if a failed test
+    left the sensor waiting, so the run ends.
     """
     sandbox = deployment.sandbox
     sandbox.reset()
@@ -81,14 +85,25 @@ def ui_run(deployment: Deployment) -> Iterator[dict[str, str]]:
         assert "failed" not in states.values(), states
         # One GET from the sensor before it deferred, then the trigger's own polls.
         polls = len(requests_to(deployment, f"/api/v1/tasks/{held}", "GET"))
+        watcher = watcher_trigger(deployment)
+        watcher_ready = (
+            watcher is None
+            or watcher[1] is None
+            or any(e["status"] == 200 for e in requests_to(deployment, WATCHER_POLL[1], WATCHER_POLL[0]))
+        )
         return (
             states["wait_task"] == "deferred"
             and bool(deployment.triggerers_of(DAG_ID, run_id))
             and polls >= 2
+            and watcher_ready
         )
 
     wait_for(
-        "wait_task deferred and polled by its trigger", deferred_and_polled, 600, 1.0, deployment.log_tails
+        "wait_task deferred and polled by its trigger, the asset watcher authenticated",
+        deferred_and_polled,
+        600,
+        1.0,
+        deployment.log_tails,
     )
     yield {"held": held, "run_id": run_id}
     if deployment.dag_run(DAG_ID, run_id)["state"] not in ("success", "failed"):
