@@ -127,6 +127,14 @@ class Sandbox:
         """Requests the sandbox is handling right now (0: everything sent so far is answered and logged)."""
         return int(self._admin("GET", "in_flight")["in_flight"])
 
+    def held(self) -> int:
+        """Requests a ``hold`` fault is holding right now (wait for a count instead of sleeping)."""
+        return int(self._admin("GET", "in_flight")["held"])
+
+    def release_held(self) -> int:
+        """Drop every ``hold`` fault and let the requests it holds go on; how many were held."""
+        return int(self._admin("POST", "faults/release")["released"])
+
     def add_fault(
         self,
         path: str,
@@ -140,11 +148,12 @@ class Sandbox:
         body: Any = None,
         rate: float | None = None,
         seed: int | None = None,
+        hold: bool | None = None,
     ) -> dict[str, Any]:
-        """Fail, slow or drop the next ``times`` requests whose path matches the glob ``path``.
+        """Fail, slow, hold or drop the next ``times`` requests whose path matches the glob ``path``.
 
         With ``rate`` each matching request is hit with that probability (seeded by ``seed``), until
-        ``times`` requests were hit.
+        ``times`` requests were hit. With ``hold`` each waits until :meth:`release_held`.
         """
         spec = {
             "path": path,
@@ -157,6 +166,7 @@ class Sandbox:
             "body": body,
             "rate": rate,
             "seed": seed,
+            "hold": hold,
         }
         return self._admin("POST", "faults", json={k: v for k, v in spec.items() if v is not None})
 

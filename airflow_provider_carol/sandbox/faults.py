@@ -31,7 +31,7 @@ DROP_MODES = ("before", "after")
 
 @dataclass
 class Fault:
-    """Fail, slow down or drop the next ``times`` requests whose path matches the glob ``path``."""
+    """Fail, slow down, hold or drop the next ``times`` requests whose path matches the glob ``path``."""
 
     fault_id: int
     path: str
@@ -44,6 +44,7 @@ class Fault:
     body: Any = None
     rate: float | None = None  # hit each matching request with this probability (seeded), up to ``times``
     seed: int = 0
+    hold: bool = False  # wait until the test releases held requests (``FaultRegistry.release``), then go on
     _rng: random.Random = field(default_factory=random.Random, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -67,9 +68,29 @@ class FaultRegistry:
     def __init__(self) -> None:
         self._ids = itertools.count(1)
         self.faults: list[Fault] = []
+        self.held = 0  # requests waiting on a hold fault right now
+        self._released = asyncio.Event()
 
     def reset(self) -> None:
         self.faults.clear()
+        self.release()
+
+    def release(self) -> int:
+        """Drop every hold fault and let the requests they hold go on; how many were held."""
+        self.faults = [fault for fault in self.faults if not fault.hold]
+        held, released = self.held, self._released
+        self._released = asyncio.Event()
+        released.set()
+        return held
+
+    async def wait_for_release(self) -> None:
+        """Park a request until :meth:`release` (tests wait for ``held`` instead of sleeping)."""
+        released = self._released
+        self.held += 1
+        try:
+            await released.wait()
+        finally:
+            self.held -= 1
 
     def add(self, spec: dict[str, Any]) -> Fault:
         """Validate a fault spec (the admin API's JSON) and queue it."""
@@ -85,8 +106,11 @@ class FaultRegistry:
             raise CarolError(400, "status must be an HTTP status code", "status")
         if latency is not None and (not isinstance(latency, (int, float)) or latency < 0):
             raise CarolError(400, "latency must be a number of seconds >= 0", "latency")
-        if status is None and drop is None and latency is None:
-            raise CarolError(400, "a fault needs status, drop or latency", "status")
+        hold = spec.get("hold", False)
+        if not isinstance(hold, bool):
+            raise CarolError(400, "hold must be true or false", "hold")
+        if status is None and drop is None and latency is None and not hold:
+            raise CarolError(400, "a fault needs status, drop, latency or hold", "status")
         rate, seed = spec.get("rate"), spec.get("seed", 0)
         if rate is not None and (not isinstance(rate, (int, float)) or not 0 < rate <= 1):
             raise CarolError(400, "rate must be a probability in (0, 1]", "rate")
@@ -106,6 +130,7 @@ class FaultRegistry:
             spec.get("body"),
             None if rate is None else float(rate),
             seed,
+            hold,
         )
         self.faults.append(fault)
         return fault
@@ -186,6 +211,8 @@ class SandboxMiddleware:
 
     async def _apply(self, fault: Fault, scope: Scope, receive: Receive, send: Send) -> None:
         method, path, query = scope["method"], scope["path"], scope["query_string"].decode("latin-1")
+        if fault.hold:
+            await self.faults.wait_for_release()
         if fault.latency:
             await asyncio.sleep(fault.latency)
         if fault.drop == "before":
@@ -201,7 +228,7 @@ class SandboxMiddleware:
             self.log.add(method, path, query, None, "drop_after")
             self.abort(scope)
             return
-        await self._run_and_record(scope, receive, send, "latency")
+        await self._run_and_record(scope, receive, send, "latency" if fault.latency else "hold")
 
 
 async def _send_fault(fault: Fault, send: Send) -> None:

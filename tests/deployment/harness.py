@@ -281,12 +281,17 @@ class Deployment:
 
     def celery_ping(self, names: tuple[str, ...] = WORKERS) -> dict[str, Any]:
         """``celery inspect ping`` every worker in ``names``; the replies by node name."""
+        return self.celery_inspect("ping", names)
+
+    def celery_inspect(self, what: str, names: tuple[str, ...] = WORKERS) -> dict[str, Any]:
+        """``celery inspect <what>`` (ping, active, reserved, active_queues) for the workers in ``names``;
+        the replies by node name, ``{}`` when none answered."""
         command = [
             str(VENV_BIN / "celery"),
             "--app",
             services.CELERY_APP,
             "inspect",
-            "ping",
+            what,
             "--json",
             "--timeout",
             "10",

@@ -14,6 +14,7 @@ events and counts, never on elapsed time. Each test leaves both workers and a tr
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections import Counter
@@ -317,9 +318,27 @@ def test_mapped_sends_on_both_workers_form_one_batch(
     dag_id, files, rows = "carol_mapped_ingest", 6, 300
     sandbox = deployment.sandbox
     sandbox.reset()
-    # Slow each chunk a little, so every send lasts while the next ones are queued for the other worker.
-    sandbox.add_fault("/api/v2/staging/intake/invoices", method="POST", latency=0.3, times=1_000_000)
+    # Hold every chunk until two sends are running at once: each worker has one slot, so while the first
+    # send is held, the next mapped instance can only start on the other worker. Then let them all go.
+    sandbox.add_fault("/api/v2/staging/intake/invoices", method="POST", hold=True, times=1_000_000)
     run_id = deployment.trigger(dag_id, {"files": files, "rows_per_file": rows})
+
+    def sending_on_both_workers() -> dict[str, str] | None:
+        deployment.check_alive()
+        tis = deployment.task_instances(dag_id, run_id)
+        running = {
+            k: ti["hostname"] for k, ti in tis.items() if k.startswith("send[") and ti["state"] == "running"
+        }
+        return running if set(running.values()) == set(WORKERS) and sandbox.held() >= 2 else None
+
+    def what_the_workers_do() -> str:
+        answers = {what: deployment.celery_inspect(what) for what in ("active", "reserved", "active_queues")}
+        return json.dumps(answers, indent=1, default=str) + "\n" + deployment.log_tails()
+
+    both = wait_for(
+        "two mapped sends held, one on each worker", sending_on_both_workers, 600, 0.5, what_the_workers_do
+    )
+    assert sandbox.release_held() >= 2
     run = deployment.wait_run(dag_id, run_id)
     tis = deployment.task_instances(dag_id, run_id)
     assert run["state"] == "success", {key: ti["state"] for key, ti in tis.items()}
@@ -344,6 +363,7 @@ def test_mapped_sends_on_both_workers_form_one_batch(
         "summary_sent": True,
     }
     observations["mapped_spread"] = {
+        "held_at_once": both,
         "sends": sends,
         "from_worker_logs": from_logs,
         "summary": batch["summary"],

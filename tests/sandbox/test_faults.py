@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
+
+from tests.dagutil import wait_until
 
 
 def _chunk(api, sandbox, seq, staging="stg"):
@@ -40,6 +43,31 @@ def test_latency_fault_delays_then_processes_normally(api, carol_sandbox):
     response = api.get(f"{carol_sandbox.url}/api/v1/tenants/current", timeout=10)
     assert response.status_code == 200
     assert time.monotonic() - started >= 0.4
+
+
+def test_hold_fault_parks_requests_until_released_then_processes_them(api, carol_sandbox):
+    carol_sandbox.add_fault("/api/v2/staging/intake/stg", method="POST", hold=True, times=1000)
+    with ThreadPoolExecutor(2) as pool:
+        sent = [pool.submit(_chunk, api, carol_sandbox, seq) for seq in (1, 2)]
+        wait_until(lambda: carol_sandbox.held() == 2, "both chunks to be held")
+        assert carol_sandbox.staging_count("stg") == 0 and not any(f.done() for f in sent)
+        assert carol_sandbox.release_held() == 2
+        assert [f.result().status_code for f in sent] == [200, 200]
+    assert (carol_sandbox.held(), carol_sandbox.faults()) == (0, [])  # the hold fault went with the release
+    assert _chunk(api, carol_sandbox, 3).status_code == 200  # ... so the next request is not held
+    assert carol_sandbox.staging_count("stg") == 3
+    assert [e["fault"] for e in carol_sandbox.requests()[-3:]] == ["hold", "hold", None]
+
+
+def test_reset_releases_held_requests(api, carol_sandbox):
+    carol_sandbox.add_fault("/api/v1/tenants/current", hold=True)
+    with ThreadPoolExecutor(1) as pool:
+        held = pool.submit(api.get, f"{carol_sandbox.url}/api/v1/tenants/current", timeout=30)
+        wait_until(lambda: carol_sandbox.held() == 1, "the request to be held")
+        carol_sandbox.reset()
+        # Answered, not left hanging; after the reset its token is unknown, as every issued token is.
+        assert held.result().status_code == 401
+    assert carol_sandbox.held() == 0
 
 
 def test_drop_before_closes_the_connection_and_stores_nothing(api, carol_sandbox):
@@ -80,6 +108,7 @@ def test_invalid_fault_specs_are_rejected(carol_sandbox):
         {"path": "/x", "drop": "sideways"},
         {"path": "/x"},
         {"path": "/x", "status": 500, "times": 0},
+        {"path": "/x", "hold": "yes"},
     ):
         response = carol_sandbox.session.post(f"{carol_sandbox.url}/__sandbox/faults", json=spec, timeout=10)
         assert response.status_code == 400, spec

@@ -82,8 +82,9 @@ async def requests_log(request: Request) -> Any:
 
 @router.get("/in_flight")
 async def in_flight(request: Request) -> Any:
-    """How many (non-admin) requests the sandbox is handling right now."""
-    return json_response({"in_flight": state_of(request).requests.in_flight})
+    """How many (non-admin) requests the sandbox is handling right now, and how many a hold fault holds."""
+    state = state_of(request)
+    return json_response({"in_flight": state.requests.in_flight, "held": state.faults.held})
 
 
 @router.post("/tasks")
@@ -130,13 +131,20 @@ async def advance_clock(request: Request) -> Any:
 async def add_fault(request: Request) -> Any:
     """Queue a fault, or ``{"expire_tokens": true}`` / ``{"revoke_api_key": true}``."""
     state = state_of(request)
-    body = await read_object(request, "{path, method?, status?, times?, retry_after?, latency?, drop?}")
+    expected = "{path, method?, status?, times?, retry_after?, latency?, drop?, hold?}"
+    body = await read_object(request, expected)
     if body.get("expire_tokens"):
         return json_response({"expired_tokens": state.auth.expire_all()})
     if body.get("revoke_api_key"):
         state.auth.api_key_revoked = True
         return json_response({"api_key_revoked": True})
     return json_response(state.faults.add(body).to_json())
+
+
+@router.post("/faults/release")
+async def release_held(request: Request) -> Any:
+    """Drop every hold fault and answer the requests they hold: ``{"released": n}``."""
+    return json_response({"released": state_of(request).faults.release()})
 
 
 @router.get("/faults")
