@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import zlib
+from urllib.parse import parse_qs
 
 import pandas as pd
 import pyarrow as pa
@@ -11,6 +13,9 @@ import pytest
 
 from airflow_provider_carol.exceptions import CarolApiError, CarolConfigError, CarolError
 from airflow_provider_carol.hooks.carol import CarolHook
+from airflow_provider_carol.hooks.staging.codec import Chunker
+from airflow_provider_carol.hooks.staging.resume import AckLedger
+from airflow_provider_carol.hooks.staging.sender import IntakeSender, IntakeStats
 
 INTAKE = "/api/v2/staging/intake/*"
 
@@ -143,6 +148,71 @@ def test_bad_input_is_a_clear_error_and_nothing_is_sent(carol_sandbox, data, err
         hook().send_to_staging("customers", data, chunk_size=5)
     assert intake_calls(carol_sandbox) == []
     assert carol_sandbox.batches() == []
+
+
+def test_aware_datetimes_land_in_utc_when_the_pass_runs_on_the_senders_threads(carol_sandbox):
+    """In-memory records are validated whole, then moved to UTC while being sent: same JSON as before."""
+    minus3 = dt.timezone(dt.timedelta(hours=-3))
+    records = [
+        {"id": i, "at": dt.datetime(2024, 1, 1, 21, 30, tzinfo=minus3), "naive": dt.datetime(2024, 1, 2)}
+        for i in range(12)
+    ]
+    records.append({"id": 12, "at": dt.datetime(9999, 12, 31, 23, 0, tzinfo=minus3), "naive": None})
+    hook().send_to_staging("customers", records, chunk_size=5)
+    stored = {record["id"]: record for record in carol_sandbox.records("customers")}
+    assert sorted(stored) == list(range(13))
+    assert {stored[i]["at"] for i in range(12)} == {"2024-01-02T00:30:00Z"}
+    assert stored[0]["naive"] == "2024-01-02T00:00:00"
+    assert stored[12]["at"] == "9999-12-31T23:00:00-03:00"  # past UTC's range: its offset is kept
+    assert only_batch(carol_sandbox)["totals_match"] is True
+
+
+class DictStateStore:
+    """Stands in for Airflow's task state store accessor: get/set/delete of JSON values by key."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, str] = {}
+
+    def get(self, key: str, default: object = None) -> object:
+        return json.loads(self.values[key]) if key in self.values else default
+
+    def set(self, key: str, value: object) -> None:
+        self.values[key] = json.dumps(value)
+
+    def delete(self, key: str) -> None:
+        self.values.pop(key, None)
+
+
+def test_a_retry_of_in_memory_records_skips_the_chunks_an_earlier_try_had_acknowledged(carol_sandbox):
+    """Validated-first input leaves the UTC pass and the CRC to the sender's threads; the ledger they
+    fill must still match what a retry re-encodes, chunk by chunk."""
+    minus3 = dt.timezone(dt.timedelta(hours=-3))
+    records = [{"id": i, "at": dt.datetime(2024, 1, 1, i, tzinfo=minus3)} for i in range(23)]
+    h, store, batch_id = hook(), DictStateStore(), "resume-in-memory"
+
+    def send(data: list[dict]) -> tuple[IntakeStats, AckLedger]:
+        ledger = AckLedger(store, batch_id, h.log)
+        sender = IntakeSender(
+            h, staging_name="customers", connector_id=h.resolve_connector_id(), batch_id=batch_id
+        )
+        chunks = Chunker(5, digest=True, defer_utc=True).chunks([data])
+        return sender.send(chunks, validate_first=True, ledger=ledger), ledger
+
+    send(records)
+    key = f"carol_staging_acks/{batch_id}"
+    expected = {str(c.sequence): zlib.crc32(c.body) for c in Chunker(5, defer_utc=True).chunks([records])}
+    assert store.get(key) == expected  # the CRCs the helper thread recorded, one per chunk
+    # The killed try had recorded only some acknowledgements, and chunk 5's data changed meanwhile.
+    store.set(key, {seq: crc for seq, crc in expected.items() if seq not in {"2", "4"}})
+    boundary = len(intake_calls(carol_sandbox))
+    records[21]["at"] = dt.datetime(2025, 6, 1, tzinfo=minus3)
+    stats, ledger = send(records)
+    resent = [int(parse_qs(r["query"])["batchIdSequence"][0]) for r in intake_calls(carol_sandbox)[boundary:]]
+    assert sorted(resent) == [2, 4, 5] and ledger.skipped == 2
+    assert (stats.records, stats.requests) == (23, 5)
+    stored = {record["id"]: record["at"] for record in carol_sandbox.records("customers")}
+    assert sorted(stored) == list(range(23))  # re-sent sequences replace, never double
+    assert stored[0] == "2024-01-01T03:00:00Z" and stored[21] == "2025-06-01T03:00:00Z"
 
 
 def test_source_arguments_are_checked_before_any_request(carol_sandbox):

@@ -81,6 +81,30 @@ def test_datetimes_are_iso_and_aware_ones_utc():
     ]
 
 
+def test_the_deferred_utc_pass_writes_what_the_encoder_writes():
+    """``defer_utc`` leaves the UTC pass to the sender; the JSON it finally sends is the same."""
+    minus3 = dt.timezone(dt.timedelta(hours=-3))
+    blocks = [[{"i": i, "at": dt.datetime(2024, 1, 1, i % 24, tzinfo=minus3)} for i in range(30)]]
+    blocks.append([{"i": 30, "text": "no datetime here", "naive": dt.datetime(2024, 1, 1)}])
+    direct = list(Chunker(10).chunks(blocks))
+    deferred = list(Chunker(10, defer_utc=True).chunks(blocks))
+    assert [c.body for c in direct] == [c.final_body() for c in deferred]
+    assert b"-03:00" in deferred[0].body and b"-03:00" not in deferred[0].final_body()
+    assert deferred[-1].final_body() is deferred[-1].body  # nothing to move: no re-encode
+    assert all(c.without_body().utc_records is None for c in deferred)
+
+
+def test_an_instant_past_utcs_range_keeps_its_offset():
+    edge = {
+        "first": dt.datetime(1, 1, 1, 0, 30, tzinfo=dt.timezone(dt.timedelta(hours=1))),
+        "last": dt.datetime(9999, 12, 31, 23, 0, tzinfo=dt.timezone(dt.timedelta(hours=-3))),
+    }
+    expected = [{"first": "0001-01-01T00:30:00+01:00", "last": "9999-12-31T23:00:00-03:00"}]
+    assert decode(RecordEncoder().encode([edge])) == expected
+    (chunk,) = Chunker(10, defer_utc=True).chunks([[edge]])
+    assert decode(chunk.final_body()) == expected
+
+
 def test_decimal_is_exact_and_bytes_base64():
     body = RecordEncoder().encode(
         [{"d": decimal.Decimal("12345678901234567890.123456789"), "b": b"\x00\xff"}]

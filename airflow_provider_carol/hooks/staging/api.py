@@ -419,6 +419,7 @@ def _chunk_stream(
         fixed=fixed,
         utc=not spec.normalised,
         digest=digest,
+        defer_utc=spec.in_memory,  # validated whole first: the sender's pool runs the UTC pass
     )
     chunks = chunker.chunks(blocks)
     return _within_plan(chunks, planned) if planned is not None else chunks

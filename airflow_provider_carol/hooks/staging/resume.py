@@ -57,17 +57,19 @@ class AckLedger:
 
     def already_acknowledged(self, chunk: Chunk) -> bool:
         """True when an earlier try had this exact chunk acknowledged (it is then not sent again)."""
-        if self.previous.get(chunk.sequence) == chunk.crc:
+        recorded = self.previous.get(chunk.sequence)
+        if recorded is not None and recorded == chunk.checksum():
             self.skipped += 1
             return True
         return False
 
-    def acknowledged(self, chunk: Chunk) -> None:
-        """Record that Carol acknowledged ``chunk`` (called from the sender's pool); written soon after."""
+    def acknowledged(self, sequence: int, crc: int) -> None:
+        """Record that Carol acknowledged chunk ``sequence`` (CRC ``crc``; called from the sender's
+        pool); written soon after."""
         if self.store is None:
             return
         with self._lock:
-            self._acked[chunk.sequence] = chunk.crc
+            self._acked[sequence] = crc
             self._dirty = True
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="carol-ack-ledger", daemon=True)

@@ -12,9 +12,11 @@ import functools
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterable
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from airflow_provider_carol.exceptions import CarolApiError, CarolConnectionError, CarolError
 from airflow_provider_carol.hooks.core import endpoints
@@ -25,6 +27,18 @@ from airflow_provider_carol.hooks.staging.resume import AckLedger
 GZIP_JSON_HEADERS = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
 DEFAULT_MAX_IN_FLIGHT = 8  # for a WAN: at 80 ms RTT, 8 in flight sent 15% faster than 4 (benchmarks)
 DEFAULT_PROGRESS_INTERVAL = 15.0
+
+
+class Packing(NamedTuple):
+    """A chunk ready to post: its gzip body, and its JSON's length and CRC-32 (0 if no ledger)."""
+
+    body: bytes
+    size: int
+    crc: int
+
+
+#: A chunk's packing, being made on a helper thread.
+Packed = Future[Packing]
 
 
 class _Skipped(Exception):
@@ -117,6 +131,7 @@ class IntakeSender:
         self.max_in_flight = max_in_flight
         self.compress_level = compress_level
         self.dry_run = dry_run  # encode and compress every chunk, post none
+        self._digest = False  # whether acknowledgements need each chunk's CRC (a ledger keeps them)
         self.path = endpoints.STAGING_INTAKE.path(staging=staging_name)
         self._failed = threading.Event()
         self.progress = Progress(hook.log, f"Staging {staging_name!r}", total_records, progress_interval)
@@ -132,12 +147,13 @@ class IntakeSender:
         """Send every chunk (sequence numbers are the chunks' own) and return the acknowledged totals.
 
         ``validate_first`` encodes every chunk before the first request (compressing them meanwhile on
-        the pool), so a bad value or a chunk count other than ``expected_chunks`` sends nothing.
+        a helper thread), so a bad value or a chunk count other than ``expected_chunks`` sends nothing.
         ``ledger`` records acknowledgements as they come, and skips chunks an earlier try had
         acknowledged (they still count in the totals: Carol holds them).
         """
         failures: list[BaseException] = []
         slots = threading.BoundedSemaphore(self.max_in_flight * 2)
+        self._digest = ledger is not None and ledger.active
         try:
             with ThreadPoolExecutor(self.max_in_flight, thread_name_prefix="carol-intake") as pool:
                 self._submit_all(chunks, pool, slots, failures, validate_first, expected_chunks, ledger)
@@ -164,13 +180,13 @@ class IntakeSender:
     ) -> None:
         """Hand each chunk to the pool (at most twice ``max_in_flight`` waiting), stop at a failure."""
         skip = ledger.already_acknowledged if ledger is not None else None
-        items: Iterable[tuple[Chunk, Future[tuple[bytes, int]] | None]] = (
-            self._encode_all(chunks, pool, expected_chunks, skip)
+        items: Iterable[tuple[Chunk, bool, Packed | None]] = (
+            self._encode_all(chunks, expected_chunks, skip)
             if validate_first
-            else ((chunk, None) for chunk in chunks)
+            else ((chunk, skip is not None and skip(chunk), None) for chunk in chunks)
         )
-        for chunk, packed in items:
-            if skip is not None and packed is None and (validate_first or skip(chunk)):
+        for chunk, sent_before, packed in items:
+            if sent_before:
                 self.progress.add(chunk.records, chunk.size, 0)  # acknowledged by an earlier try
                 continue
             slots.acquire()
@@ -179,45 +195,66 @@ class IntakeSender:
                 break
             future = pool.submit(self._post, chunk, packed)
             future.add_done_callback(
-                functools.partial(self._done, chunk=chunk, slots=slots, failures=failures, ledger=ledger)
+                functools.partial(
+                    self._done, chunk=chunk.without_body(), slots=slots, failures=failures, ledger=ledger
+                )
             )
             self.progress.maybe_log()
 
     def _encode_all(
         self,
         chunks: Iterable[Chunk],
-        pool: ThreadPoolExecutor,
         expected_chunks: int | None,
         skip: Callable[[Chunk], bool] | None,
-    ) -> list[tuple[Chunk, Future[tuple[bytes, int]] | None]]:
-        """Encode everything here (errors raise before any request) while the pool compresses.
+    ) -> Iterator[tuple[Chunk, bool, Packed | None]]:
+        """Encode everything here (errors raise before any request), then hand the chunks over.
 
-        A chunk ``skip`` says was acknowledged already is not compressed (its future is None).
+        Each comes with whether an earlier try had it acknowledged and, if not, its packing (the
+        deferred UTC pass and gzip) by one helper thread while this one encodes the next: one, because
+        more threads would only take the GIL from the encoder. Only the gzip bodies are kept.
         """
-        packed: list[tuple[Chunk, Future[tuple[bytes, int]] | None]] = []
-        for chunk in chunks:  # keep only the compressed body: the JSON is dropped as soon as it is packed
-            future = None if skip is not None and skip(chunk) else pool.submit(self._compress, chunk.body)
-            packed.append((chunk.without_body(), future))
-        records = sum(chunk.records for chunk, _ in packed)
-        if expected_chunks is not None and len(packed) != expected_chunks:
-            raise CarolError(
-                f"Staging {self.staging_name!r}: the data holds {records} records in {len(packed)} chunks "
-                f"but the batch plan expected {expected_chunks} chunks; nothing was sent."
-            )
+        encoded: deque[tuple[Chunk, bool, Packed | None]] = deque()
+        packer = ThreadPoolExecutor(1, thread_name_prefix="carol-pack")
+        try:
+            for chunk in chunks:
+                if skip is not None and skip(chunk):
+                    encoded.append((chunk.without_body(), True, None))
+                else:
+                    encoded.append((chunk.without_body(), False, packer.submit(self._pack, chunk)))
+            records = sum(chunk.records for chunk, _, _ in encoded)
+            if expected_chunks is not None and len(encoded) != expected_chunks:
+                raise CarolError(
+                    f"Staging {self.staging_name!r}: the data holds {records} records in {len(encoded)} "
+                    f"chunks but the batch plan expected {expected_chunks} chunks; nothing was sent."
+                )
+        except BaseException:
+            packer.shutdown(wait=False, cancel_futures=True)
+            raise
+        packer.shutdown(wait=False)  # its thread ends after the last packing
         self.progress.total = records
-        return packed
+        try:
+            while encoded:
+                yield encoded.popleft()
+        finally:  # stopped at a failure: what was not handed over need not be packed
+            for _chunk, _sent_before, packed in encoded:
+                if packed is not None:
+                    packed.cancel()
 
-    def _compress(self, body: bytes) -> tuple[bytes, int]:
+    def _pack(self, chunk: Chunk) -> Packing:
+        """The chunk's final JSON (see :meth:`Chunk.final_body`) as a gzip member, with its checks."""
+        crc = chunk.checksum() if self._digest else 0  # of the JSON as encoded, as a retry re-encodes it
+        body = chunk.final_body()
         # A gzip member (wbits=31); zlib.compress takes wbits only from Python 3.11 on.
         packer = zlib.compressobj(self.compress_level, zlib.DEFLATED, 31)
-        return packer.compress(body) + packer.flush(), len(body)
+        return Packing(packer.compress(body) + packer.flush(), len(body), crc)
 
-    def _post(self, chunk: Chunk, packed: Future[tuple[bytes, int]] | None) -> tuple[int, int]:
+    def _post(self, chunk: Chunk, packed: Packed | None) -> tuple[int, int, int]:
+        """POST one chunk; its JSON length, gzip length and CRC for the totals and the ledger."""
         if self._failed.is_set():  # queued behind a failure: the batch is lost anyway, send no more
             raise _Skipped()
-        body, raw_bytes = packed.result() if packed is not None else self._compress(chunk.body)
+        body, raw_bytes, crc = packed.result() if packed is not None else self._pack(chunk)
         if self.dry_run:
-            return raw_bytes, len(body)
+            return raw_bytes, len(body), crc
         params = {
             "returnData": "false",
             "connectorId": self.connector_id,
@@ -227,11 +264,11 @@ class IntakeSender:
         self.hook.request(
             "POST", self.path, params=params, data=body, headers=GZIP_JSON_HEADERS, idempotent=True
         )
-        return raw_bytes, len(body)
+        return raw_bytes, len(body), crc
 
     def _done(
         self,
-        future: Future[tuple[int, int]],
+        future: Future[tuple[int, int, int]],
         chunk: Chunk,
         slots: threading.BoundedSemaphore,
         failures: list[BaseException],
@@ -240,9 +277,10 @@ class IntakeSender:
         try:
             error = future.exception()
             if error is None:
-                self.progress.add(chunk.records, *future.result())
+                raw_bytes, compressed, crc = future.result()
+                self.progress.add(chunk.records, raw_bytes, compressed)
                 if ledger is not None:
-                    ledger.acknowledged(chunk)
+                    ledger.acknowledged(chunk.sequence, crc)
             elif isinstance(error, _Skipped):
                 pass
             elif not failures:
