@@ -1,6 +1,6 @@
 """Staging intake: pycarol 2.56.15 vs ``CarolHook.send_to_staging``, same records, same sandbox, one run.
 
-    .venv/bin/python benchmarks/staging_vs_pycarol.py [--records 200000] [--parquet-rows 1000000]
+    .venv/bin/python benchmarks/staging_vs_pycarol.py [--records 200000] [--parquet-rows 1000000] [--trace]
     .venv/bin/python benchmarks/staging_vs_pycarol.py --rtt-ms 0,20,80 [--repeat 3] [--link auto] [--trace]
 
 One ``carol-sandbox --tls`` process serves every case and is reset between them. Each case runs in its
@@ -8,7 +8,9 @@ own subprocess (so peak RSS is per case): pycarol's default ``send_data`` and ``
 ``.venv-pycarol``), our hook, and the raw transport (pre-compressed chunks POSTed on a keep-alive
 session with the same concurrency: the ceiling of this box). A second case streams a Parquet file of
 ``--parquet-rows`` rows through our hook. After each case the sandbox's admin API must show every
-record exactly once and a matching batch summary, else the script exits 1.
+record exactly once and a matching batch summary, else the script exits 1. The fraction of the
+ceiling is given two ways: the ratio of the two cases' medians, and the median of each round's own
+ratio (the rounds interleave the cases, so a round's ratio cancels load that drifts between rounds).
 
 With ``--rtt-ms`` the clients run behind a link with that round-trip time (``benchmarks/_network.py``:
 netem, a TUN delay line or a TCP relay, whichever this machine allows; the output names it and the RTT
@@ -26,6 +28,7 @@ import json
 import os
 import shlex
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -169,7 +172,9 @@ def main() -> None:
     )
     parser.add_argument("--rtt-ms", help="comma-separated round-trip times, e.g. 0,20,80 (WAN mode)")
     parser.add_argument("--link", default="auto", choices=["auto", "netem", "tun", "relay"])
-    parser.add_argument("--trace", action="store_true", help="WAN mode: phases and connections per sender")
+    parser.add_argument(
+        "--trace", action="store_true", help="phases and connections per sender (loopback: our hook's)"
+    )
     parser.add_argument(
         "--cases", default="default,async,ours", help="WAN mode: which of default,async,ours to run (tuning)"
     )
@@ -228,6 +233,7 @@ def run_benchmark(args: argparse.Namespace) -> None:
         str(args.chunk_size),
         "--max-in-flight",
         str(args.max_in_flight),
+        *(["--trace"] if args.trace else []),
     ]
     pycarol_cmd = [
         str(PYCAROL_PYTHON),
@@ -270,10 +276,18 @@ def run_benchmark(args: argparse.Namespace) -> None:
     results = {
         name: sorted(found, key=lambda r: r["records_per_s"])[len(found) // 2] for name, found in runs.items()
     }
-    report(args, results, parquet)
+    paired = statistics.median(
+        ours["records_per_s"] / raw["records_per_s"]
+        for ours, raw in zip(
+            runs["airflow-provider-carol"], runs["raw transport (pre-compressed)"], strict=True
+        )
+    )
+    report(args, results, parquet, paired, runs["airflow-provider-carol"])
 
 
-def report(args: argparse.Namespace, results: dict, parquet: dict | None) -> None:
+def report(
+    args: argparse.Namespace, results: dict, parquet: dict | None, paired: float, ours_runs: list[dict]
+) -> None:
     default, asynchronous = (
         results["pycarol send_data (default)"],
         results["pycarol send_data(async_send=True)"],
@@ -297,8 +311,21 @@ def report(args: argparse.Namespace, results: dict, parquet: dict | None) -> Non
     )
     print(
         f"ours / raw transport   : {100 * ours['records_per_s'] / raw['records_per_s']:.0f}%"
-        " of the transport limit"
+        f" of the transport limit (ratio of medians); {100 * paired:.0f}% (median of the "
+        f"{args.repeat} rounds' own ratios)"
     )
+    traces = [run["trace"] for run in ours_runs if "trace" in run]
+    if traces:
+
+        def median_of(key: str) -> float:
+            return statistics.median(trace[key] for trace in traces)
+
+        print(
+            f"our hook (median of {len(traces)}): first new connection (the up-front encoding) at "
+            f"{median_of('first_connect_s'):.3f} s, first intake response at "
+            f"{median_of('first_intake_response_s'):.3f} s, summary answered at "
+            f"{median_of('summary_response_s'):.3f} s, {median_of('connections'):.0f} new connections"
+        )
     if parquet:
         print(
             f"\nParquet stream, {args.parquet_rows:,} rows: {parquet['records_per_s']:,.0f} records/s, "
