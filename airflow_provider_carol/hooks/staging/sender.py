@@ -2,8 +2,10 @@
 
 The caller's thread encodes chunks (msgspec holds the GIL); a bounded pool compresses and sends them
 (zlib and sockets release it) on the hook's keep-alive session, so serialisation, compression and
-network overlap with bounded memory. Sequence numbers come from chunk order, never from completion
-order, and every intake POST is idempotent per (batchId, batchIdSequence), so the hook may resend it.
+network overlap with bounded memory. Input validated whole first is packed by one helper thread
+meanwhile instead, so that the encoding, which the first request waits for, keeps the GIL. Sequence
+numbers come from chunk order, never from completion order, and every intake POST is idempotent per
+(batchId, batchIdSequence), so the hook may resend it.
 """
 
 from __future__ import annotations
