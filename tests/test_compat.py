@@ -190,6 +190,7 @@ def test_staging_chunks_are_gzip_members_on_this_python():
     """zlib.compress takes wbits only from Python 3.11; the sender's compressor works on 3.10 too."""
     import logging
 
+    from airflow_provider_carol.hooks.staging.codec import Chunk
     from airflow_provider_carol.hooks.staging.sender import IntakeSender
 
     class Client:  # only the logger is read when a sender is built
@@ -197,5 +198,5 @@ def test_staging_chunks_are_gzip_members_on_this_python():
 
     sender = IntakeSender(Client(), staging_name="s", connector_id="c", batch_id="b")  # type: ignore[arg-type]
     body = b'{"a": 1, "b": "x"}\n' * 1000
-    packed, size = sender._compress(body)
+    packed, size, _crc = sender._pack(Chunk(1, 0, 1000, body, size=len(body)))
     assert gzip.decompress(packed) == body and packed[:2] == b"\x1f\x8b" and size == len(body)
