@@ -195,7 +195,7 @@ def test_a_retry_of_in_memory_records_skips_the_chunks_an_earlier_try_had_acknow
         sender = IntakeSender(
             h, staging_name="customers", connector_id=h.resolve_connector_id(), batch_id=batch_id
         )
-        chunks = Chunker(5, digest=True, defer_utc=True).chunks([data])
+        chunks = Chunker(5, defer_utc=True).chunks([data])
         return sender.send(chunks, validate_first=True, ledger=ledger), ledger
 
     send(records)

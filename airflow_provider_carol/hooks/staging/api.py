@@ -196,8 +196,7 @@ class StagingApi(CarolHookBase):
         check = checks.check_drift(
             self, staging_name, sample, connector_id=connector_id, policy=policy, dry_run=dry_run
         )
-        digest = ledger is not None and ledger.active
-        chunks = _chunk_stream(spec, blocks, planned, chunk_size, max_chunk_bytes, first_sequence, digest)
+        chunks = _chunk_stream(spec, blocks, planned, chunk_size, max_chunk_bytes, first_sequence)
         started_at = utc_now_iso()
         self.log.info(
             "%s %s to staging %r (connector %s, batch %s).",
@@ -408,7 +407,6 @@ def _chunk_stream(
     chunk_size: int,
     max_chunk_bytes: int,
     first_sequence: int,
-    digest: bool,
 ) -> Iterator[Chunk]:
     """The source's records as numbered, byte-bounded chunks (fixed size and range for a planned slice)."""
     fixed = planned is not None
@@ -418,7 +416,6 @@ def _chunk_stream(
         first_sequence=first_sequence,
         fixed=fixed,
         utc=not spec.normalised,
-        digest=digest,
         defer_utc=spec.in_memory,  # validated whole first: the sender's pool runs the UTC pass
     )
     chunks = chunker.chunks(blocks)

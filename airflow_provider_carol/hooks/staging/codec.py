@@ -97,9 +97,7 @@ class Chunk:
     first_row: int
     records: int
     body: bytes = field(repr=False)
-    #: CRC-32 and length of ``body``, kept when the body is dropped (resume checks, byte counts).
-    #: ``None``: not computed yet (see :meth:`checksum`).
-    crc: int | None = 0
+    #: Length of ``body``, kept when the body is dropped (byte counts).
     size: int = 0
     #: The records, while their UTC pass is still to do (see :meth:`final_body`).
     utc_records: list[Any] | None = field(default=None, repr=False, compare=False)
@@ -109,8 +107,9 @@ class Chunk:
         return replace(self, body=b"", utc_records=None)
 
     def checksum(self) -> int:
-        """The CRC-32 of ``body`` (computed now if the chunker left it to the sender)."""
-        return zlib.crc32(self.body) if self.crc is None else self.crc
+        """The CRC-32 of ``body``, which resumable sends record (computed only where a ledger needs it,
+        on the sender's threads; zlib releases the GIL)."""
+        return zlib.crc32(self.body)
 
     def final_body(self) -> bytes:
         """The JSON to send: ``body``, with aware datetimes moved to UTC if that pass was deferred.
@@ -118,18 +117,20 @@ class Chunk:
         A chunker with ``defer_utc`` leaves the pass to the sending thread, off the caller's, where it
         cannot fail (validation already encoded every value) and can only shorten the body.
         """
-        if self.utc_records is None or not has_offsets(self.body):
+        if self.utc_records is None:
             return self.body
-        return _strict_encoder().encode([_utc_copy(record) for record in self.utc_records])
+        return in_utc(self.body, self.utc_records, _strict_encoder())
 
 
 _DICT = frozenset({dict})
 
 
-def has_offsets(body: bytes) -> bool:
-    """Whether encoded JSON may hold an aware, non-UTC datetime (a string never makes it wrong: the
-    re-encode of a false hit writes the same bytes)."""
-    return any(pattern.search(body) for pattern in _OFFSETS)
+def in_utc(body: bytes, records: list[Any], encoder: msgspec.json.Encoder) -> bytes:
+    """``body`` (the JSON of ``records``), re-encoded with every aware datetime in UTC if it shows an
+    offset. A string that merely looks like one costs a re-encode that writes the same bytes."""
+    if not any(pattern.search(body) for pattern in _OFFSETS):
+        return body
+    return encoder.encode([_utc_copy(record) for record in records])
 
 
 class RecordEncoder:
@@ -147,8 +148,8 @@ class RecordEncoder:
             self.check_records(records, first_row)
         try:
             body = self._encoder.encode(records)
-            if utc and has_offsets(body):  # aware datetimes: to UTC
-                body = self._encoder.encode([_utc_copy(record) for record in records])
+            if utc:  # aware datetimes: to UTC
+                body = in_utc(body, records, self._encoder)
         except (TypeError, ValueError, OverflowError, RecursionError, msgspec.EncodeError) as exc:
             raise self._locate(records, first_row, exc) from None
         return body
@@ -200,7 +201,6 @@ class Chunker:
         first_sequence: int = 1,
         fixed: bool = False,
         utc: bool = True,
-        digest: bool = False,
         defer_utc: bool = False,
     ) -> None:
         validate_chunking(chunk_size, max_bytes)
@@ -211,9 +211,6 @@ class Chunker:
         # Leave the UTC pass to the sender (Chunk.final_body): for input validated whole before the
         # first request, so the caller's thread only encodes (the scan is ~30% of encoding).
         self.defer_utc = defer_utc and utc
-        # A CRC-32 per chunk, for resumable sends (~0.5 ms/MB otherwise spared); with defer_utc it is
-        # left to the sender's threads too (zlib releases the GIL there).
-        self.digest = digest
         self.encoder = RecordEncoder()
         self._next_sequence = first_sequence
         self._row = 0
@@ -245,9 +242,8 @@ class Chunker:
             yield from self._oversized(records, body, first_row)
             return
         self._row += len(records)
-        crc = (None if self.defer_utc else zlib.crc32(body)) if self.digest else 0
         utc_records = records if self.defer_utc else None
-        chunk = Chunk(self._next_sequence, first_row, len(records), body, crc, len(body), utc_records)
+        chunk = Chunk(self._next_sequence, first_row, len(records), body, len(body), utc_records)
         self._next_sequence += 1
         yield chunk
 

@@ -197,9 +197,7 @@ class IntakeSender:
                 break
             future = pool.submit(self._post, chunk, packed)
             future.add_done_callback(
-                functools.partial(
-                    self._done, chunk=chunk.without_body(), slots=slots, failures=failures, ledger=ledger
-                )
+                functools.partial(self._done, chunk=chunk, slots=slots, failures=failures, ledger=ledger)
             )
             self.progress.maybe_log()
 
@@ -244,7 +242,7 @@ class IntakeSender:
 
     def _pack(self, chunk: Chunk) -> Packing:
         """The chunk's final JSON (see :meth:`Chunk.final_body`) as a gzip member, with its checks."""
-        crc = chunk.checksum() if self._digest else 0  # of the JSON as encoded, as a retry re-encodes it
+        crc = chunk.checksum() if self._digest else 0  # of the JSON as encoded: what a retry compares
         body = chunk.final_body()
         # A gzip member (wbits=31); zlib.compress takes wbits only from Python 3.11 on.
         packer = zlib.compressobj(self.compress_level, zlib.DEFLATED, 31)
