@@ -8,6 +8,8 @@ instead of spending its retries.
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 from airflow.sdk.exceptions import AirflowException
 
 from airflow_provider_carol.compat import AirflowFailException
@@ -37,6 +39,17 @@ class CarolConnectionError(CarolError):
     """Carol could not be reached (DNS, refused, TLS, timeout) after the retries allowed."""
 
 
+class ApiFields(TypedDict):
+    """What Carol said in an error answer (the keyword arguments of :class:`CarolApiError`)."""
+
+    status_code: int | None
+    error_code: str | int | None
+    error_message: str | None
+    possible_responsible_field: str | None
+    endpoint: str | None
+    application_error_code: str | int | None
+
+
 class CarolApiError(CarolError):
     """Carol answered with an error status; carries Carol's ``errorCode``/``errorMessage`` fields."""
 
@@ -49,6 +62,7 @@ class CarolApiError(CarolError):
         error_message: str | None = None,
         possible_responsible_field: str | None = None,
         endpoint: str | None = None,
+        application_error_code: str | int | None = None,
     ) -> None:
         super().__init__(message)
         # Carol's HTTP status (None for errors without an answer); AirflowException's class attribute
@@ -58,6 +72,19 @@ class CarolApiError(CarolError):
         self.error_message = error_message
         self.possible_responsible_field = possible_responsible_field
         self.endpoint = endpoint
+        #: Carol's ``applicationErrorCode`` (``null`` in every answer seen so far; carol-evidence.md).
+        self.application_error_code = application_error_code
+
+    def api_fields(self) -> ApiFields:
+        """Carol's fields of this error, to raise another one that says more about the same answer."""
+        return {
+            "status_code": self.status_code,
+            "error_code": self.error_code,
+            "error_message": self.error_message,
+            "possible_responsible_field": self.possible_responsible_field,
+            "endpoint": self.endpoint,
+            "application_error_code": self.application_error_code,
+        }
 
 
 class CarolAuthError(CarolApiError, AirflowFailException):
@@ -70,6 +97,25 @@ class CarolInvalidRequest(CarolApiError, AirflowFailException):
 
 class CarolNotFound(CarolApiError):
     """Carol answered 404 for the named resource."""
+
+
+class CarolUnexpectedAnswer(CarolApiError):
+    """Carol answered 2xx with a body the provider cannot read; the message names the fields it carried.
+
+    Only field names reach the message, never values. Reads may be retried (a later answer may differ).
+    """
+
+    def __init__(self, message: str, *, endpoint: str | None = None, fields: list[str] | None = None) -> None:
+        super().__init__(message, endpoint=endpoint)
+        self.fields = list(fields or [])
+
+
+class CarolStartedUnreadable(CarolUnexpectedAnswer, AirflowFailException):
+    """A call that starts work in Carol (an app process, a processQuery) answered with no readable task id.
+
+    The work may be running: the call is never resent, and the Airflow task fails without retrying
+    (a retry would start it again). The answer is logged, redacted, so the task can be found in Carol.
+    """
 
 
 class CarolTaskFailed(CarolError):

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from airflow_provider_carol.hooks.core import endpoints
+from airflow_provider_carol.hooks.core.redaction import redact_text
 
 if TYPE_CHECKING:
     from airflow_provider_carol.hooks.core.protocols import LogClient
@@ -36,19 +37,6 @@ def _clip(message: str) -> str:
     if len(message) <= MAX_MESSAGE_CHARS:
         return message
     return message[: MAX_MESSAGE_CHARS - len(_TRUNCATED)] + _TRUNCATED
-
-
-def _redact(message: str) -> str:
-    """Mask secrets Airflow knows about (connection passwords, tokens) before a line leaves the host."""
-    try:
-        from airflow.sdk.log import redact
-    except ImportError:  # pragma: no cover - the provider always runs with the task SDK
-        return message
-    try:
-        masked = redact(message)
-    except Exception:  # noqa: BLE001 - masking must never stop shipping; fall back to the raw line
-        return message
-    return masked if isinstance(masked, str) else message
 
 
 class LogShipper:
@@ -238,7 +226,7 @@ class LogShipper:
     def _send(self, batch: list[tuple[str, str, str]]) -> None:
         task_id = batch[0][0]
         body = [
-            {"mdmTaskId": task_id, "mdmLogMessage": _clip(_redact(message)), "mdmLogLevel": level}
+            {"mdmTaskId": task_id, "mdmLogMessage": _clip(redact_text(message)), "mdmLogLevel": level}
             for _, level, message in batch
         ]
         try:

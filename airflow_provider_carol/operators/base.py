@@ -18,6 +18,7 @@ from airflow.sdk import BaseOperator
 from airflow_provider_carol.compat import AirflowTaskTimeout
 from airflow_provider_carol.exceptions import CarolConfigError, CarolError, CarolTaskFailed
 from airflow_provider_carol.hooks.carol import CarolHook
+from airflow_provider_carol.hooks.core.redaction import redact_text
 from airflow_provider_carol.hooks.core.transport import RetryPolicy
 from airflow_provider_carol.triggers.tasks import TIMEOUT, CarolTaskTrigger, failure_message, read_task_event
 
@@ -45,16 +46,6 @@ def as_seconds(value: timedelta | float | None, name: str) -> float | None:
     if seconds < 0:
         raise CarolConfigError(f"{name} must not be negative, got {value!r}.")
     return seconds
-
-
-def redact_text(text: str) -> str:
-    """``text`` with every secret Airflow knows masked (Carol's logs may echo one)."""
-    try:
-        from airflow.sdk.log import redact
-    except ImportError:  # pragma: no cover - the provider always runs with the task SDK
-        return text
-    masked = redact(text)
-    return masked if isinstance(masked, str) else text
 
 
 def retry_settings(hook_params: Mapping[str, object]) -> dict[str, object]:

@@ -52,12 +52,15 @@ def error_for_response(status: int, content: bytes, method: str, url_path: str) 
     error_message = fields.get("errorMessage") or fields.get("message") or fields.get("error_description")
     error_code = fields.get("errorCode")
     responsible = fields.get("possibleResponsibleField")
+    application_code = fields.get("applicationErrorCode")
     detail = str(error_message) if error_message else excerpt(content) or "(empty body)"
     message = f"Carol {method} {url_path} failed with HTTP {status}: {detail}"
     if error_code not in (None, "", status):
         message += f" (errorCode {error_code})"
     if responsible:
         message += f" (field: {responsible})"
+    if application_code not in (None, ""):
+        message += f" (applicationErrorCode {application_code})"
     cls: type[CarolApiError] = CarolApiError
     if status in (401, 403) or _SSO_MARKER in detail:
         cls = CarolAuthError
@@ -74,6 +77,7 @@ def error_for_response(status: int, content: bytes, method: str, url_path: str) 
         error_message=str(error_message) if error_message else None,
         possible_responsible_field=responsible,
         endpoint=f"{method} {url_path}",
+        application_error_code=application_code,
     )
 
 
@@ -151,11 +155,4 @@ def refused_grant(exc: CarolApiError, purpose: str) -> CarolApiError:
     """A token endpoint's 4xx is an auth failure: re-type it; transport-ish errors stay as they are."""
     if isinstance(exc, CarolAuthError) or exc.status_code is None or exc.status_code >= 500:
         return exc
-    return CarolAuthError(
-        f"Carol {purpose} was refused: {exc}",
-        status_code=exc.status_code,
-        error_code=exc.error_code,
-        error_message=exc.error_message,
-        possible_responsible_field=exc.possible_responsible_field,
-        endpoint=exc.endpoint,
-    )
+    return CarolAuthError(f"Carol {purpose} was refused: {exc}", **exc.api_fields())
