@@ -9,6 +9,7 @@ skips) with a clear message when its venv is missing: ``scripts/bootstrap-bigque
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 import socket
@@ -207,3 +208,94 @@ def carol_bigquery_mirror(carol_bigquery: CarolBigQuery) -> Iterator[CarolBigQue
         yield carol_bigquery
     finally:
         carol_bigquery.sandbox.attach_bigquery(None)
+
+
+class BigQueryFaultProxy:
+    """A real HTTP proxy in front of the emulator's REST API that answers Google's 401 a set number of times.
+
+    The emulator accepts any credentials, so BigQuery's own ``401 UNAUTHENTICATED`` (an expired or revoked
+    key) can only be produced in front of it. google-auth's ``AuthorizedSession`` refreshes the OAuth token
+    and resends a request answered 401 up to ``DEFAULT_MAX_REFRESH_ATTEMPTS`` times by itself, so a 401
+    reaches the caller only when every one of those sends was refused: ``reject_*`` counts whole calls.
+    """
+
+    def __init__(self, target: str, *, reject_job_inserts: int = 0, reject_job_reads: int = 0) -> None:
+        import http.server
+        import re
+        import threading
+
+        from google.auth import transport as google_transport
+
+        sends = 1 + google_transport.DEFAULT_MAX_REFRESH_ATTEMPTS
+        self.target = target.rstrip("/")
+        self.left = {"inserts": reject_job_inserts * sends, "reads": reject_job_reads * sends}
+        self.answered = {"rejected_inserts": 0, "forwarded_inserts": 0}
+        if reject_job_reads:
+            self.answered["rejected_reads"] = 0
+        self._sends = sends
+        self._seen = {"inserts": 0, "reads": 0}
+        self._lock = threading.Lock()
+        insert = re.compile(r"^/bigquery/v2/projects/[^/]+/jobs$")
+        read = re.compile(r"^/bigquery/v2/projects/[^/]+/(queries|jobs)/[^/]+$")
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _handle(self) -> None:
+                path = self.path.split("?", 1)[0]
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                kind = ("inserts" if self.command == "POST" and insert.match(path)
+                        else "reads" if self.command == "GET" and read.match(path) else None)
+                if kind is not None and proxy._reject(kind):
+                    payload = json.dumps({"error": {
+                        "code": 401, "status": "UNAUTHENTICATED",
+                        "message": "Request had invalid authentication credentials.",
+                        "errors": [{"message": "Invalid Credentials", "domain": "global",
+                                    "reason": "authError"}]}}).encode()
+                    self.send_response(401)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                    return
+                skip = ("host", "content-length")
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in skip}
+                answer = requests.request(self.command, proxy.target + self.path, headers=headers,
+                                          data=body or None, timeout=60)
+                if kind == "inserts":
+                    with proxy._lock:
+                        proxy.answered["forwarded_inserts"] += 1
+                self.send_response(answer.status_code)
+                for key, value in answer.headers.items():
+                    if key.lower() not in ("content-length", "transfer-encoding", "connection",
+                                           "content-encoding"):
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(answer.content)))
+                self.end_headers()
+                self.wfile.write(answer.content)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def _reject(self, kind: str) -> bool:
+        with self._lock:
+            if self.left[kind] <= 0:
+                return False
+            self.left[kind] -= 1
+            self._seen[kind] += 1
+            if self._seen[kind] % self._sends == 0:  # a whole call refused: the caller sees this 401
+                self.answered[f"rejected_{kind}"] += 1
+            return True
+
+    def __enter__(self) -> BigQueryFaultProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()

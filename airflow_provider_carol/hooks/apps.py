@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from airflow_provider_carol.exceptions import CarolApiError, CarolConfigError
+from airflow_provider_carol.exceptions import CarolConfigError, CarolUnexpectedAnswer
 from airflow_provider_carol.hooks.core import endpoints
+from airflow_provider_carol.hooks.core.answers import describe, required_text
 from airflow_provider_carol.hooks.core.hook import CarolHookBase
 from airflow_provider_carol.hooks.core.transport import Call, Flow, Json
-from airflow_provider_carol.hooks.tasks.models import CarolTask
+from airflow_provider_carol.hooks.tasks.models import CarolTask, started_task
 
 
 @dataclass(frozen=True)
@@ -27,9 +28,8 @@ class CarolApp:
     @classmethod
     def from_api(cls, body: Json, *, app_name: str) -> CarolApp:
         """Build from ``GET v1/tenantApps/name/{name}``; an answer without ``mdmId`` is an error."""
-        if not isinstance(body, dict) or not body.get("mdmId"):
-            raise CarolApiError(f"Carol app {app_name!r}: the answer has no mdmId: {str(body)[:200]!r}")
-        return cls(str(body["mdmId"]), str(body.get("mdmName") or app_name), body.get("mdmCarolAppId"), body)
+        app_id = required_text(body, "mdmId", f"Carol app {app_name!r}", str(endpoints.APP_BY_NAME))
+        return cls(app_id, str(body.get("mdmName") or app_name), body.get("mdmCarolAppId"), body)
 
 
 def flatten_settings(body: Json, app_name: str) -> dict[str, Json]:
@@ -38,14 +38,16 @@ def flatten_settings(body: Json, app_name: str) -> dict[str, Json]:
     A missing value becomes ``None``; a malformed answer is a :class:`CarolApiError` naming the item.
     """
     if not isinstance(body, dict):
-        raise CarolApiError(
-            f"Carol app {app_name!r}: settings answer is {type(body).__name__}, not an object."
+        raise CarolUnexpectedAnswer(
+            f"Carol app {app_name!r}: the settings answer is {describe(body)}, not an object.",
+            endpoint=str(endpoints.APP_SETTINGS),
         )
     flat: dict[str, Json] = {}
     for index, item in enumerate(body.get("mdmTenantAppSettingValues") or []):
         if not isinstance(item, dict) or not item.get("mdmName"):
-            raise CarolApiError(
-                f"Carol app {app_name!r}: setting {index} has no mdmName: {str(item)[:200]!r}"
+            raise CarolUnexpectedAnswer(
+                f"Carol app {app_name!r}: setting {index} has no mdmName ({describe(item)}).",
+                endpoint=str(endpoints.APP_SETTINGS),
             )
         flat[str(item["mdmName"])] = item.get("mdmParameterValue")
     return flat
@@ -71,7 +73,11 @@ def get_app_settings(name: str) -> Flow[dict[str, Json]]:
 
 
 def start_app_process(name: str, process_name: str) -> Flow[CarolTask]:
-    """Run one AI process of the app; the execute POST is never resent (a duplicate would run it twice)."""
+    """Run one AI process of the app; the execute POST is never resent (a duplicate would run it twice).
+
+    The process container is the one object ``GET .../aiprocesses`` answers (``{}`` when the app has no
+    process); execute answers ``{"success": true, "data": <task>}`` (carol-evidence.md).
+    """
     if not isinstance(process_name, str) or not process_name.strip():
         raise CarolConfigError(f"process_name must be a non-empty string, got {process_name!r}.")
     app = yield from get_app(name)
@@ -80,22 +86,17 @@ def start_app_process(name: str, process_name: str) -> Flow[CarolTask]:
         path_params={"app_id": app.app_id},
         params={"entitySpace": "WORKING", "checkAllSpaces": "true"},
     )
-    if not isinstance(container, dict) or not container.get("mdmId"):
-        raise CarolApiError(f"Carol app {app.name!r} has no AI-process container (no mdmId in the answer).")
+    if container == {}:
+        raise CarolConfigError(f"Carol app {app.name!r} has no AI process (its process listing is empty).")
+    container_id = required_text(
+        container, "mdmId", f"Carol app {app.name!r}: the AI-process listing", str(endpoints.APP_PROCESSES)
+    )
     body = yield Call.to(
         endpoints.APP_PROCESS_EXECUTE,
-        path_params={
-            "app_id": app.app_id,
-            "process_id": container["mdmId"],
-            "process_name": process_name.strip(),
-        },
+        path_params={"app_id": app.app_id, "process_id": container_id, "process_name": process_name.strip()},
     )
-    try:
-        return CarolTask.from_api(body)
-    except ValueError as exc:
-        raise CarolApiError(
-            f"Carol started process {process_name!r} of app {app.name!r} but its answer names no task: {exc}"
-        ) from None
+    what = f"Carol process {process_name.strip()!r} of app {app.name!r}"
+    return started_task(body, what, str(endpoints.APP_PROCESS_EXECUTE))
 
 
 class AppsApi(CarolHookBase):

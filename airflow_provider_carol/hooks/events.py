@@ -14,8 +14,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_carol.exceptions import CarolApiError, CarolConfigError
+from airflow_provider_carol.exceptions import CarolConfigError, CarolUnexpectedAnswer
 from airflow_provider_carol.hooks.core import endpoints
+from airflow_provider_carol.hooks.core.answers import describe, field_names
 from airflow_provider_carol.hooks.core.async_hook import CarolAsyncHookBase
 from airflow_provider_carol.hooks.core.transport import Call, Flow, Json
 from airflow_provider_carol.hooks.tasks.models import CarolTask
@@ -98,7 +99,8 @@ class RecordCounts:
 
 
 #: Fields of a per-staging stats object that may hold its record count, in the order they are tried.
-#: Carol documents no shape for the values of ``stagingEntityStats`` (docs/event-driven.md).
+#: ASSUMED: every public caller reads only the keys of ``stagingEntityStats`` (carol-evidence.md), so
+#: what a value holds is not known; carol-check reports the shape a tenant answers (field names only).
 COUNT_FIELDS = ("count", "total", "totalRecords", "recordCount", "doc_count")
 
 
@@ -113,9 +115,12 @@ def stat_count(value: object, where: str) -> int:
                 return stat_count(value[name], f"{where}.{name}")
     elif isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value == int(value):
         return int(value)
-    raise CarolApiError(
-        f"Carol's connector stats hold no record count at {where}: {str(value)[:200]!r} "
-        f"(expected a non-negative integer or an object with one of {', '.join(COUNT_FIELDS)})."
+    raise CarolUnexpectedAnswer(
+        f"Carol's connector stats hold no record count at {where} ({describe(value)}; expected a "
+        f"non-negative integer or an object with one of {', '.join(COUNT_FIELDS)}). The shape of these "
+        "values is not documented by Carol: run carol-check against this tenant and report its output.",
+        endpoint=str(endpoints.CONNECTOR_STATS),
+        fields=field_names(value),
     )
 
 
@@ -126,16 +131,21 @@ def staging_counts_in(body: Json, staging: str) -> dict[str, int]:
     """
     aggs = body.get("aggs") if isinstance(body, dict) else None
     if not isinstance(aggs, dict):
-        raise CarolApiError(f"Carol's connector stats answered without an aggs object: {str(body)[:200]!r}")
+        raise CarolUnexpectedAnswer(
+            f"Carol's connector stats answered without an aggs object ({describe(body)}).",
+            endpoint=str(endpoints.CONNECTOR_STATS),
+            fields=field_names(body),
+        )
     found: dict[str, int] = {}
     for connector_id, stats in aggs.items():
         entities = stats.get("stagingEntityStats") if isinstance(stats, dict) else None
         if entities is None:
             continue
         if not isinstance(entities, dict):
-            raise CarolApiError(
-                f"Carol's connector stats: aggs.{connector_id}.stagingEntityStats is not an object: "
-                f"{str(entities)[:200]!r}"
+            raise CarolUnexpectedAnswer(
+                f"Carol's connector stats: aggs.{connector_id}.stagingEntityStats is not an object "
+                f"({describe(entities)}).",
+                endpoint=str(endpoints.CONNECTOR_STATS),
             )
         if staging in entities:
             where = f"aggs.{connector_id}.stagingEntityStats.{staging}"
@@ -162,7 +172,11 @@ def task_query(
 def _hits(body: Json, what: str) -> list[object]:
     hits = body.get("hits") if isinstance(body, dict) else None
     if not isinstance(hits, list):
-        raise CarolApiError(f"Carol's {what} answered without a hits list: {str(body)[:200]!r}")
+        raise CarolUnexpectedAnswer(
+            f"Carol's {what} answered without a hits list ({describe(body)}).",
+            endpoint=str(endpoints.QUERY_FILTER),
+            fields=field_names(body),
+        )
     return hits
 
 

@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 from airflow.sdk import Context
 
 from airflow_provider_carol.compat import conf
-from airflow_provider_carol.exceptions import CarolNotFound, CarolTaskFailed
+from airflow_provider_carol.exceptions import CarolNotFound, CarolStartedUnreadable, CarolTaskFailed
 from airflow_provider_carol.hooks.core.durable import StateStore, forget, state_store
 from airflow_provider_carol.hooks.tasks.models import CarolTask
 from airflow_provider_carol.hooks.tasks.polling import DEFAULT_UNKNOWN_STATUS_TIMEOUT
@@ -91,7 +91,12 @@ class CarolLongTaskOperator(CarolTaskDeferral, CarolBaseOperator):
         store = self._store(context) if self.resume else None
         task = self._earlier_task(store)
         if task is None:
-            task = self.start_carol_task(context)
+            try:
+                task = self.start_carol_task(context)
+            except CarolStartedUnreadable:  # it may be running: point at where to find it, never resend
+                persist_task_link(context, self.hook.task_url())
+                self.log.error("Carol's task list, to find %s: %s", self.started_what, self.hook.task_url())
+                raise
             if store is not None:  # before anything else can fail: a retry must find it
                 store.set(self.task_state_key, task.task_id)
             self.log.info("Started %s: Carol task %s is %s.", self.started_what, task.task_id, task.status)

@@ -246,6 +246,15 @@ class Sandbox:
         """Change server settings, e.g. ``configure(token_ttl=2)``."""
         return self._admin("POST", "config", json=settings)
 
+    def set_shapes(self, **shapes: str) -> dict[str, str]:
+        """Answer in other documented shapes, e.g. ``set_shapes(execute="top")`` (see sandbox/shapes.py);
+        returns the shapes now in force. ``reset`` restores the evidence defaults."""
+        return self._admin("POST", "shapes", json=shapes)
+
+    def shapes(self) -> dict[str, Any]:
+        """``{"current": {answer: shape}, "choices": {answer: [shapes]}}``."""
+        return self._admin("GET", "shapes")
+
     def add_user(self, login: str, password: str, mfa: bool = False) -> dict[str, Any]:
         return self._admin("POST", "users", json={"login": login, "password": password, "mfa": mfa})
 

@@ -31,8 +31,14 @@ class CarolError(Exception):
 
 
 def error_body(status: int, message: str, field: str | None = None) -> dict[str, Any]:
-    """The JSON object Carol sends with every non-2xx answer."""
-    return {"errorCode": status, "errorMessage": message, "possibleResponsibleField": field}
+    """The JSON object Carol sends with every non-2xx answer (``applicationErrorCode`` is null in every
+    answer seen from real tenants; carol-evidence.md)."""
+    return {
+        "applicationErrorCode": None,
+        "errorCode": status,
+        "errorMessage": message,
+        "possibleResponsibleField": field,
+    }
 
 
 def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

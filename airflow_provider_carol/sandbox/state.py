@@ -11,6 +11,7 @@ from .catalog import Catalog
 from .faults import FaultRegistry, RequestLog
 from .intake import StagingStore
 from .queries import QueryStore
+from .shapes import Shapes
 from .tasks import TaskStore
 
 
@@ -52,23 +53,31 @@ class SandboxState:
         self.queries = QueryStore()
         self.faults = FaultRegistry()
         self.requests = RequestLog()
+        self.shapes = Shapes()
         self.bigquery: Any = None  # a bigquery.StagingMirror while one is attached (see bigquery.py)
 
     def reset(self) -> None:
-        for part in (self.auth, self.catalog, self.staging, self.tasks, self.queries, self.faults):
+        for part in (
+            self.auth,
+            self.catalog,
+            self.staging,
+            self.tasks,
+            self.queries,
+            self.faults,
+            self.shapes,
+        ):
             part.reset()
         self.requests.entries.clear()
 
-    def tenant_json(self, org_level: bool = False) -> dict[str, Any]:
-        """``GET v1/tenants/current``; an org-level session has no tenant, so no ``mdmName``."""
-        if org_level:
-            return {"mdmId": None, "mdmOrgId": self.identity.org_id, "mdmEntityType": "mdmTenant"}
+    def tenant_json(self) -> dict[str, Any]:
+        """The tenant object (``GET v1/tenants/current`` of a tenant-level session, domain lookups)."""
         ident = self.identity
         return {
             "mdmId": ident.tenant_id,
             "mdmName": ident.tenant,
             "mdmSubdomain": ident.tenant,
             "mdmOrgId": ident.org_id,
+            "mdmTenantId": f"{ident.tenant_id[:16]}tenant",  # Carol's own second id (evidence: != mdmId)
             "mdmEntityType": "mdmTenant",
             "mdmStatus": "ACTIVE",
         }

@@ -6,7 +6,13 @@ import json
 
 import pytest
 
-from airflow_provider_carol.exceptions import CarolApiError, CarolConfigError, CarolNotFound
+from airflow_provider_carol.compat import AirflowFailException
+from airflow_provider_carol.exceptions import (
+    CarolApiError,
+    CarolConfigError,
+    CarolNotFound,
+    CarolStartedUnreadable,
+)
 from airflow_provider_carol.hooks.apps import flatten_settings
 from airflow_provider_carol.hooks.carol import CarolHook
 
@@ -86,3 +92,44 @@ def test_start_app_process_is_not_resent_after_a_dropped_connection(carol_sandbo
         hook.start_app_process(None, "main_process")
     executes = [r for r in carol_sandbox.requests() if "/execute/" in r["path"]]
     assert len(executes) == 1
+
+
+def _executes(sandbox) -> list[dict]:
+    return [r for r in sandbox.requests() if "/execute/" in r["path"]]
+
+
+@pytest.mark.parametrize("shape", ["data", "top", "task_id", "data_task_id"])
+def test_start_app_process_reads_the_task_id_in_every_shape_carol_answers(carol_sandbox, hook, shape):
+    """Real tenants answer {"success": true, "data": task} (TR, CAM); the other task-start shapes too."""
+    carol_sandbox.set_shapes(execute=shape)
+    task = hook.start_app_process(None, "main_process")
+    assert carol_sandbox.task(task.task_id)["mdmTaskName"] == f"{carol_sandbox.app_name}/main_process"
+    assert hook.wait_for_task(task.task_id, poll_interval=0.2).status == "COMPLETED"
+    assert len(_executes(carol_sandbox)) == 1
+
+
+def test_start_app_process_answered_success_false_is_a_clear_error(carol_sandbox, hook):
+    carol_sandbox.set_shapes(execute="refused")
+    with pytest.raises(CarolApiError, match="success=false: The process could not be started"):
+        hook.start_app_process(None, "main_process")
+    assert len(_executes(carol_sandbox)) == 1
+
+
+def test_an_unreadable_start_answer_fails_without_a_resend_naming_only_field_names(
+    carol_sandbox, hook, caplog
+):
+    carol_sandbox.set_shapes(execute="unreadable")
+    with pytest.raises(CarolStartedUnreadable) as failure:
+        hook.start_app_process(None, "main_process")
+    message = str(failure.value)
+    assert "fields data, data.status, success" in message and "started" not in message.split("got ")[1]
+    assert isinstance(failure.value, AirflowFailException)  # no Airflow retry: it would start it again
+    assert len(_executes(carol_sandbox)) == 1
+    assert "the answer, redacted" in caplog.text and '"status":"started"' in caplog.text
+
+
+def test_an_app_without_ai_processes_is_a_clear_error_before_any_execute(carol_sandbox, hook):
+    carol_sandbox.add_fault("/api/v1/tenantApps/*/aiprocesses", status=200, body={}, times=1)
+    with pytest.raises(CarolConfigError, match="has no AI process"):
+        hook.start_app_process(None, "main_process")
+    assert _executes(carol_sandbox) == []

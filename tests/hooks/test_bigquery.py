@@ -16,6 +16,7 @@ from airflow_provider_carol.hooks.bigquery.labels import (
     sanitize_label_value,
 )
 from airflow_provider_carol.hooks.carol import CarolHook
+from tests.bigquery_fixtures import BigQueryFaultProxy
 
 KEY_PATH = "/sql/v1/api/v1/create_temporary_key"
 
@@ -107,14 +108,66 @@ def test_rejected_key_is_renewed_once(fresh_bigquery_keys):
     assert key_posts(carol_bigquery.sandbox) == [200, 200]
 
 
+def quick_hook() -> CarolHook:
+    """A hook whose BigQuery key back-off is short, so tests that exhaust the tries stay quick."""
+    hook = CarolHook()
+    hook.bigquery_key_backoff = 0.01
+    return hook
+
+
 def test_key_rejected_again_after_renewal_fails_clearly(fresh_bigquery_keys):
     carol_bigquery = fresh_bigquery_keys
-    carol_bigquery.sandbox.add_fault("/google/oauth2/token", status=400, times=5,
+    carol_bigquery.sandbox.add_fault("/google/oauth2/token", status=400, times=8,
                                      body={"error": "invalid_grant", "error_description": "key deleted"})
-    with pytest.raises(CarolBigQueryError, match="rejected Carol's temporary service-account key") as failure:
-        CarolHook().run_bigquery_query("SELECT 1 AS one")
+    expected = "did not accept Carol's temporary service-account key"
+    with pytest.raises(CarolBigQueryError, match=expected) as failure:
+        quick_hook().run_bigquery_query("SELECT 1 AS one")
+    assert "after 8 attempts and one renewal" in str(failure.value)
     assert "PRIVATE KEY" not in str(failure.value)
     assert key_posts(carol_bigquery.sandbox) == [200, 200]  # one renewal, not one key per retry
+
+
+def test_a_new_key_google_rejects_for_a_while_is_tried_again_with_back_off(fresh_bigquery_keys):
+    """A key Carol just minted may not be accepted at once: tried again (with back-off), not re-minted."""
+    carol_bigquery = fresh_bigquery_keys
+    carol_bigquery.sandbox.add_fault("/google/oauth2/token", status=400, times=4,
+                                     body={"error": "invalid_grant", "error_description": "not yet valid"})
+    job = quick_hook().run_bigquery_query("SELECT 2 AS two")
+    assert [dict(row) for row in job.result()] == [{"two": 2}]
+    assert key_posts(carol_bigquery.sandbox) == [200, 200]
+
+
+def test_token_exchange_that_cannot_reach_google_is_retried_with_the_same_key(fresh_bigquery_keys):
+    carol_bigquery = fresh_bigquery_keys
+    carol_bigquery.sandbox.add_fault("/google/oauth2/token", drop="before", times=2)
+    job = quick_hook().run_bigquery_query("SELECT 3 AS three")
+    assert [dict(row) for row in job.result()] == [{"three": 3}]
+    assert key_posts(carol_bigquery.sandbox) == [200]  # a transport failure mints no key
+
+
+def test_bigquery_401_renews_the_key_and_starts_the_job_once(fresh_bigquery_keys, monkeypatch):
+    """BigQuery's own 401 (Unauthorized over REST) is a key rejection: renewed; the job is created once."""
+    carol_bigquery = fresh_bigquery_keys
+    with BigQueryFaultProxy(carol_bigquery.emulator.rest, reject_job_inserts=1) as proxy:
+        monkeypatch.setenv("AIRFLOW_CONN_CAROL_DEFAULT", carol_bigquery.sandbox.connection_json(
+            "password", bigquery_endpoint=proxy.url, bigquery_storage_endpoint=carol_bigquery.emulator.grpc))
+        job = quick_hook().run_bigquery_query("SELECT 4 AS four")
+        assert [dict(row) for row in job.result()] == [{"four": 4}]
+        assert proxy.answered == {"rejected_inserts": 1, "forwarded_inserts": 1}
+    assert key_posts(carol_bigquery.sandbox) == [200, 200]
+
+
+def test_bigquery_401_while_waiting_reads_the_same_job_again(fresh_bigquery_keys, monkeypatch):
+    """A key that fails while the query runs: the running job is read again with a new key, not re-run."""
+    carol_bigquery = fresh_bigquery_keys
+    with BigQueryFaultProxy(carol_bigquery.emulator.rest, reject_job_reads=1) as proxy:
+        monkeypatch.setenv("AIRFLOW_CONN_CAROL_DEFAULT", carol_bigquery.sandbox.connection_json(
+            "password", bigquery_endpoint=proxy.url, bigquery_storage_endpoint=carol_bigquery.emulator.grpc))
+        job = quick_hook().run_bigquery_query("SELECT 5 AS five")
+        assert [dict(row) for row in job.result()] == [{"five": 5}]
+        assert proxy.answered["forwarded_inserts"] == 1  # never started twice
+        assert proxy.answered["rejected_reads"] == 1
+    assert key_posts(carol_bigquery.sandbox) == [200, 200]
 
 
 def test_org_level_connection_cannot_use_bigquery(carol_bigquery, monkeypatch):

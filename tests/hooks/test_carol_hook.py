@@ -365,3 +365,76 @@ def test_test_connection_really_authenticates(carol_sandbox, use_conn):
     ok, message = CarolHook(use_conn(auth_type="password")).test_connection()
     assert ok is True and carol_sandbox.tenant in message
     assert any(path == TOKEN_PATH for _, path, _ in api_requests(carol_sandbox))
+
+
+# ---------------------------------------------------------------------------------------------- fidelity
+@pytest.mark.parametrize("shape", ["400", "401", "403", "404", "no_name"])
+@pytest.mark.parametrize("auth_type", ["password", "token"])
+def test_org_level_connection_passes_the_test_button_whatever_tenants_current_answers(
+    carol_sandbox, monkeypatch, shape, auth_type
+):
+    """At organization level Carol has no current tenant and fails tenants/current (the status is not
+    known: every candidate is served); pycarol reads it with errors="ignore" (carol.py L546, L580)."""
+    carol_sandbox.set_shapes(tenant_current_org=shape)
+    secret = {"password": carol_sandbox.password,
+              "token": carol_sandbox.issue_token(org_level=True)["access_token"]}[auth_type]
+    conn = json.loads(carol_sandbox.connection_json(auth_type, org_level=True, tenant=None))
+    conn["password"] = secret
+    monkeypatch.setenv("AIRFLOW_CONN_CAROL_ORG", json.dumps(conn))
+    ok, message = CarolHook("carol_org").test_connection()
+    assert ok, message
+    assert message == (f"Connected at organization level of organization {carol_sandbox.organization!r} "
+                       f"with auth_type {auth_type!r}.")
+    context = CarolHook("carol_org").get_current()
+    assert (context.org_level, context.tenant_id, context.org_id) == (True, None, carol_sandbox.org_id)
+
+
+def test_tenant_level_connection_does_not_take_a_failing_tenants_current_for_org_level(
+    carol_sandbox, use_conn
+):
+    carol_sandbox.add_fault("/api/v1/tenants/current", status=400, times=1)
+    ok, message = CarolHook(use_conn(auth_type="password")).test_connection()
+    assert ok is False and "HTTP 400" in message and "v1/tenants/current" in message
+
+
+def test_org_level_connection_with_a_refused_token_still_fails_the_test_button(carol_sandbox, monkeypatch):
+    """A 401 from tenants/current is "no tenant" at organization level, but the organization call that
+    follows needs the same session: a bad token is reported, never taken for an org-level session."""
+    carol_sandbox.set_shapes(tenant_current_org="401")
+    conn = json.loads(carol_sandbox.connection_json("token", org_level=True, tenant=None))
+    conn["password"] = "not-a-token"
+    monkeypatch.setenv("AIRFLOW_CONN_CAROL_ORG_BAD", json.dumps(conn))
+    ok, message = CarolHook("carol_org_bad").test_connection()
+    assert ok is False and "rejected the access token" in message
+    assert [(path, status) for _, path, status in api_requests(carol_sandbox)] == [
+        ("/api/v1/tenants/current", 401),
+        ("/api/v1/organizations/current", 401),
+    ]
+
+
+def test_password_grant_sends_pycarols_default_connector_when_the_connection_names_none(
+    carol_sandbox, use_conn
+):
+    """Carol's auth docs list connectorId as required; pycarol sends f9953f... when none is given."""
+    context = CarolHook(use_conn(auth_type="password", connector_id=None)).get_current()
+    assert context.tenant_id == carol_sandbox.tenant_id
+
+
+def test_org_level_login_refused_for_pycarols_connector_names_the_extra_to_set(carol_sandbox, use_conn):
+    hook = CarolHook(use_conn(auth_type="password", org_level=True, tenant=None, connector_id=None))
+    with pytest.raises(CarolAuthError) as failure:
+        hook.get_current()
+    message = str(failure.value)
+    assert "Login to organization cannot be with this connectorId" in message
+    assert "set extra 'connector_id'" in message and "f9953f6645f449baaccd16ab462f9b64" in message
+    assert failure.value.possible_responsible_field == "connectorId"
+
+
+def test_carol_error_bodies_keep_the_application_error_code(carol_sandbox, use_conn):
+    body = {"applicationErrorCode": "APP-17", "errorCode": 400, "errorMessage": "bad thing",
+            "possibleResponsibleField": "name"}
+    carol_sandbox.add_fault("/api/v1/connectors/name/*", status=400, body=body, times=1)
+    with pytest.raises(CarolApiError) as failure:
+        CarolHook(use_conn(auth_type="api_key")).call_api("v1/connectors/name/x")
+    assert failure.value.application_error_code == "APP-17"
+    assert "(applicationErrorCode APP-17)" in str(failure.value)

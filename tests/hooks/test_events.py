@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_carol.exceptions import CarolApiError, CarolConfigError
+from airflow_provider_carol.exceptions import CarolApiError, CarolConfigError, CarolUnexpectedAnswer
 from airflow_provider_carol.hooks.carol import CarolHook
 from airflow_provider_carol.hooks.carol_async import CarolAsyncHook
 from airflow_provider_carol.hooks.events import (
@@ -93,6 +93,24 @@ def test_a_stats_value_may_be_a_bare_count_or_an_object_with_one(value, count):
 def test_a_stats_value_without_a_count_is_a_clear_api_error_naming_where(value):
     with pytest.raises(CarolApiError, match=r"aggs\.c1\.stagingEntityStats\.orders"):
         staging_counts_in({"aggs": {"c1": {"stagingEntityStats": {"orders": value}}}}, "orders")
+
+
+@pytest.mark.parametrize("shape", ["count", "number", "total", "doc_count"])
+def test_staging_counts_read_every_stats_value_shape_the_sandbox_serves(carol_sandbox, shape):
+    """What a stagingEntityStats value holds is not known (carol-evidence.md): each candidate is read."""
+    carol_sandbox.set_shapes(stats_value=shape)
+    carol_sandbox.complete_batch("counted", 3)
+    assert CarolHook().run(staging_counts("counted", carol_sandbox.connector_id)) == {
+        carol_sandbox.connector_id: 3
+    }
+
+
+def test_an_unreadable_stats_value_names_its_fields_never_its_value(carol_sandbox):
+    carol_sandbox.set_shapes(stats_value="unreadable")
+    carol_sandbox.complete_batch("counted", 31337)
+    with pytest.raises(CarolUnexpectedAnswer, match="fields size") as failure:
+        CarolHook().run(staging_counts("counted", carol_sandbox.connector_id))
+    assert "31337" not in str(failure.value) and "carol-check" in str(failure.value)
 
 
 def test_stats_without_aggs_are_an_api_error_and_connectors_without_the_staging_are_left_out():

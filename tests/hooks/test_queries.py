@@ -6,7 +6,12 @@ import itertools
 
 import pytest
 
-from airflow_provider_carol.exceptions import CarolApiError, CarolConfigError, CarolInvalidRequest
+from airflow_provider_carol.exceptions import (
+    CarolApiError,
+    CarolConfigError,
+    CarolInvalidRequest,
+    CarolStartedUnreadable,
+)
 from airflow_provider_carol.hooks.carol import CarolHook
 
 SQL = "SELECT id, name FROM `stg_erp_customers` WHERE active"
@@ -138,3 +143,22 @@ def test_bad_process_query_arguments_fail_before_any_request(carol_sandbox, args
     with pytest.raises(CarolConfigError, match=error):
         hook().process_query(*args, **kwargs)
     assert carol_sandbox.requests() == []
+
+
+@pytest.mark.parametrize("shape", ["top", "data", "task_id", "data_task_id"])
+def test_process_query_reads_the_task_id_in_every_task_start_shape(carol_sandbox, shape):
+    """No caller ever read processQuery's answer (carol-evidence.md): every task-start shape is accepted."""
+    carol_sandbox.set_shapes(process_query=shape)
+    task = hook().process_query(SQL, "customer")
+    (call,) = carol_sandbox.process_queries()
+    assert task.task_id == call["task_id"]
+
+
+@pytest.mark.parametrize(
+    ("shape", "error"), [("refused", CarolApiError), ("unreadable", CarolStartedUnreadable)]
+)
+def test_process_query_that_cannot_be_read_fails_once_and_is_never_resent(carol_sandbox, shape, error):
+    carol_sandbox.set_shapes(process_query=shape)
+    with pytest.raises(error):
+        hook().process_query(SQL, "customer")
+    assert len(carol_sandbox.process_queries()) == 1

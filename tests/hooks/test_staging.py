@@ -102,6 +102,27 @@ def test_transient_intake_faults_still_store_every_record_once(carol_sandbox, fa
         assert batch["redeliveries"] == 2  # processed, answer lost, resent: replaced, not duplicated
 
 
+@pytest.mark.parametrize("status", [408, 409, 520, 598])
+def test_intake_is_resent_on_every_status_pycarol_resends_it_on(carol_sandbox, status):
+    """pycarol resends an intake chunk, same URL and batchIdSequence, on 408, 409, 429, 500, 502, 503,
+    504, 520, 524 and 598 (staging.py L259-263); these four were the ones a send did not survive."""
+    carol_sandbox.add_fault(INTAKE, method="POST", status=status, times=2)
+    hook().send_to_staging("customers", rows(1000), chunk_size=500, max_in_flight=1)
+    assert stored_ids(carol_sandbox) == list(range(1000))
+    batch = only_batch(carol_sandbox)
+    assert batch["missing_sequences"] == [] and batch["totals_match"] is True
+    calls = intake_calls(carol_sandbox)
+    assert [c["status"] for c in calls] == [status, status, 200, 200]
+    assert len({c["query"] for c in calls[:3]}) == 1  # resent as is: the same batchId and batchIdSequence
+
+
+def test_intake_is_not_resent_on_a_status_that_says_the_chunk_is_wrong(carol_sandbox):
+    carol_sandbox.add_fault(INTAKE, method="POST", status=400, times=1)
+    with pytest.raises(CarolApiError, match="HTTP 400"):
+        hook().send_to_staging("customers", rows(10))
+    assert [c["status"] for c in intake_calls(carol_sandbox)] == [400]
+
+
 def test_token_expiry_mid_batch_is_recovered(carol_sandbox):
     carol_hook = hook()
     with carol_hook.staging_batch() as batch:

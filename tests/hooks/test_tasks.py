@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from airflow_provider_carol.exceptions import CarolConfigError, CarolNotFound
+from airflow_provider_carol.exceptions import CarolConfigError, CarolNotFound, CarolTaskFailed
 from airflow_provider_carol.hooks.carol import CarolHook
 from airflow_provider_carol.hooks.core.config import CarolConnectionConfig
 from airflow_provider_carol.hooks.tasks.api import task_ui_url
@@ -30,6 +30,11 @@ RUNNING_LONG = [{"status": "RUNNING", "after": 0}, {"status": "COMPLETED", "afte
         ("RUNNING", False, False, False, True),
         ("READY", False, False, False, True),
         ("REBALANCING", False, False, False, False),
+        # Invented once, never seen from a real tenant (carol-evidence.md): unknown, so waited on and logged.
+        ("PENDING", False, False, False, False),
+        ("QUEUED", False, False, False, False),
+        ("PROCESSING", False, False, False, False),
+        ("WAITING", False, False, False, False),
         (None, False, False, False, False),
     ],
 )
@@ -213,3 +218,11 @@ def test_task_url_points_at_the_sandbox_tenant(carol_sandbox, hook):
         hook.task_url("t1")
         == f"http://127.0.0.1:{carol_sandbox.port}/{carol_sandbox.tenant}/carol-ui/tasks/t1"
     )
+
+
+@pytest.mark.parametrize("status", ["PROCESSING", "PENDING"])
+def test_a_status_no_real_tenant_answers_ends_the_wait_after_unknown_status_timeout(carol_sandbox, status):
+    """Real answers show READY, RUNNING, COMPLETED, FAILED and CANCELED only; anything else is unknown."""
+    task_id = carol_sandbox.create_task([{"status": status, "after": 0}])
+    with pytest.raises(CarolTaskFailed, match=f"status '{status}', which this provider does not know"):
+        CarolHook().wait_for_task(task_id, poll_interval=0.05, timeout=120, unknown_status_timeout=0.3)

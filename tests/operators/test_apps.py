@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from airflow_provider_carol.compat import TaskDeferred
-from airflow_provider_carol.exceptions import CarolTaskFailed
+from airflow_provider_carol.exceptions import CarolStartedUnreadable, CarolTaskFailed
 from airflow_provider_carol.links.tasks import CarolTaskLink
 from airflow_provider_carol.operators.apps import (
     CAROL_TASK_ID_KEY,
@@ -115,3 +115,21 @@ def test_example_app_process_dag(airflow_db, carol_sandbox):
     assert carol_sandbox.task(report["carol_task_id"])["mdmTaskStatus"] == "COMPLETED"
     link = tis["run_process"].xcom_pull(task_ids="run_process", key=LINK_KEY)
     assert link.endswith(f"/{carol_sandbox.tenant}/carol-ui/tasks/{report['carol_task_id']}")
+
+
+def test_an_unreadable_start_answer_links_the_task_list_and_is_not_resent(carol_sandbox):
+    carol_sandbox.set_shapes(execute="unreadable")
+    op = CarolRunAppProcessOperator(task_id="run", app_name=None, process_name="main_process")
+    ctx = task_context()
+    with pytest.raises(CarolStartedUnreadable, match="look for it in Carol's task list"):
+        op.execute(ctx)
+    assert ctx["ti"].pushed[LINK_KEY].endswith("/carol-ui/tasks")  # the list: the task's id is unknown
+    assert len([r for r in carol_sandbox.requests() if "/execute/" in r["path"]]) == 1
+
+
+@pytest.mark.dag
+def test_an_unreadable_start_answer_fails_the_airflow_task_without_a_retry(airflow_db, carol_sandbox):
+    carol_sandbox.set_shapes(execute="unreadable")
+    dag_run, tis = run_dag(load_dag("test_app_process_unreadable"))
+    assert (dag_run.state, tis["run"].state, tis["run"].try_number) == ("failed", "failed", 1)
+    assert len([r for r in carol_sandbox.requests() if "/execute/" in r["path"]]) == 1

@@ -36,6 +36,7 @@ def test_bad_password_is_401_unauthorized_naming_userlogin_password(carol_sandbo
     assert response.status_code == 401
     assert response.reason == "Unauthorized"
     assert response.json() == {
+        "applicationErrorCode": None,
         "errorCode": 401,
         "errorMessage": "Invalid user login or password",
         "possibleResponsibleField": "userLogin/password",
@@ -50,7 +51,12 @@ def test_missing_bearer_prefixed_and_unknown_tokens_are_rejected_with_carol_bodi
     for response in (missing, bearer, unknown):
         assert response.status_code == 401
         assert response.reason == "Unauthorized"
-        assert set(response.json()) == {"errorCode", "errorMessage", "possibleResponsibleField"}
+        assert set(response.json()) == {
+            "applicationErrorCode",
+            "errorCode",
+            "errorMessage",
+            "possibleResponsibleField",
+        }
     assert "Missing credentials" in missing.json()["errorMessage"]
     assert "without 'Bearer '" in bearer.json()["errorMessage"]
 
@@ -162,11 +168,12 @@ def test_token_validation_endpoints_answer_token_responses(carol_sandbox):
         assert "errorCode" in invalid.json()
 
 
-def test_org_level_login_has_no_tenant_name_and_cannot_read_tenant_data(carol_sandbox):
+def test_org_level_login_has_no_current_tenant_and_cannot_read_tenant_data(carol_sandbox):
     token = password_login(carol_sandbox, tenant=False).json()["access_token"]
-    tenant = _get(carol_sandbox, "/api/v1/tenants/current", Authorization=token).json()
+    tenant = _get(carol_sandbox, "/api/v1/tenants/current", Authorization=token)
     org = _get(carol_sandbox, "/api/v1/organizations/current", Authorization=token).json()
-    assert "mdmName" not in tenant
+    assert tenant.status_code == 400  # pycarol reads it with errors="ignore": a JSON error body, no mdmName
+    assert "mdmName" not in tenant.json() and tenant.json()["errorCode"] == 400
     assert (org["mdmId"], org["mdmName"]) == (carol_sandbox.org_id, carol_sandbox.organization)
     assert _get(carol_sandbox, "/api/v2/orgUsers/current", Authorization=token).status_code == 200
     assert _get(carol_sandbox, "/api/v1/connectors", Authorization=token).status_code == 403
@@ -216,3 +223,25 @@ def test_token_endpoint_rejects_json_bodies_and_unknown_grants(carol_sandbox):
     )
     assert (as_json.status_code, unknown.status_code) == (400, 400)
     assert "form body" in as_json.json()["errorMessage"]
+
+
+def test_password_grant_requires_a_connector_id(carol_sandbox):
+    """Carol's auth docs list connectorId as required; pycarol always sends one."""
+    missing = password_login(carol_sandbox, connectorId="")
+    assert missing.status_code == 400
+    assert missing.json()["possibleResponsibleField"] == "connectorId"
+
+
+def test_org_level_login_with_pycarols_default_connector_is_refused_as_carol_refuses_it(carol_sandbox):
+    """pyCarol PR #362 quotes Carol's answer to an org-level login with pycarol's connector."""
+    default = "f9953f6645f449baaccd16ab462f9b64"
+    refused = password_login(carol_sandbox, tenant=False, connectorId=default)
+    assert refused.status_code == 400
+    assert refused.json() == {
+        "applicationErrorCode": None,
+        "errorCode": 400,
+        "errorMessage": f"Login to organization cannot be with this connectorId {default}",
+        "possibleResponsibleField": "connectorId",
+    }
+    assert password_login(carol_sandbox, tenant=True, connectorId=default).status_code == 200
+    assert password_login(carol_sandbox, tenant=False).status_code == 200  # the tenant's own connector

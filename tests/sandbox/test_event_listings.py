@@ -44,7 +44,7 @@ def test_an_app_process_task_names_its_type_and_app(api, carol_sandbox):
     task = api.post(
         f"{carol_sandbox.url}/api/v1/tenantApps/{app['mdmId']}/aiprocesses/{container['mdmId']}/execute/long_process",
         timeout=10,
-    ).json()
+    ).json()["data"]
     assert (task["mdmTaskType"], task["mdmData"]) == (
         "EXECUTE_AI_PROCESS",
         {"carolAppName": carol_sandbox.app_name},

@@ -170,7 +170,9 @@ async def test_task_watermark_survives_a_new_trigger_instance(carol_sandbox):
     before = [carol_sandbox.create_task(RUNNING, name="restartable") for _ in range(3)]
     for task_id in before:
         carol_sandbox.finish_task(task_id)
-    assert [(await watch.event())["carol_task_id"] for _ in before] == before
+    # Oldest first; two tasks ended in the same millisecond come in id order (the watermark's tie-break).
+    in_order = sorted(before, key=lambda t: (carol_sandbox.task(t)["mdmLastUpdated"], t))
+    assert [(await watch.event())["carol_task_id"] for _ in before] == in_order
     await watch.close()
 
     during = carol_sandbox.create_task(RUNNING, name="restartable")  # while no trigger runs

@@ -14,11 +14,12 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import re
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from airflow_provider_carol.exceptions import CarolApiError, CarolBigQueryError, CarolConfigError
-from airflow_provider_carol.hooks.bigquery.errors import bigquery_error, is_key_rejection, is_loopback
+from airflow_provider_carol.hooks.bigquery.errors import bigquery_error, is_loopback, key_failure
 from airflow_provider_carol.hooks.bigquery.keys import (
     TEMPORARY_KEYS,
     KeyId,
@@ -30,6 +31,7 @@ from airflow_provider_carol.hooks.bigquery.labels import LABEL_SOURCE, airflow_l
 from airflow_provider_carol.hooks.bigquery.read_streams import read_streams
 from airflow_provider_carol.hooks.core import endpoints
 from airflow_provider_carol.hooks.core.hook import CarolHookBase
+from airflow_provider_carol.hooks.core.transport import backoff_seconds
 from airflow_provider_carol.optional import require
 
 if TYPE_CHECKING:
@@ -39,6 +41,8 @@ if TYPE_CHECKING:
     from google.oauth2.service_account import Credentials
 
 BIGQUERY_SCOPES = ("https://www.googleapis.com/auth/bigquery",)
+#: Longest single wait between tries of a call whose key Google failed (pycarol waits up to 120 s).
+MAX_KEY_BACKOFF = 60.0
 _ORDER_BY = re.compile(r"\bORDER\s+BY\b", re.IGNORECASE)
 T = TypeVar("T")
 
@@ -48,6 +52,9 @@ class BigQueryApi(CarolHookBase):
 
     #: Lifetime asked for each temporary key, in hours (Carol allows up to 24).
     bigquery_key_hours: float = 24
+    #: Tries of a BigQuery call whose key Google fails (pycarol's 8), and the back-off base in seconds.
+    bigquery_key_attempts: int = 8
+    bigquery_key_backoff: float = 1.0
 
     # -- where ----------------------------------------------------------------------------------------
     @property
@@ -202,25 +209,44 @@ class BigQueryApi(CarolHookBase):
         return "projects/{}/datasets/{}/tables/{}".format(*parts)
 
     def with_bigquery_key(self, what: str, operation: Callable[[], T]) -> T:
-        """Run ``operation``; if Google rejects the key, renew it once and run it once more."""
-        try:
-            return operation()
-        except Exception as exc:  # narrowed just below, re-raised otherwise
-            if not is_key_rejection(exc):
-                raise
-            stale = TEMPORARY_KEYS.get(self._key_cache_key())
-            self.log.warning("BigQuery rejected the temporary key during %s; renewing it once", what)
-        self._temporary_key(stale=stale)
-        try:
-            return operation()
-        except Exception as exc:  # only key rejections are rewritten
-            if is_key_rejection(exc):
-                raise CarolBigQueryError(
-                    f"BigQuery rejected Carol's temporary service-account key during {what}, also after "
-                    f"one renewal: {type(exc).__name__}: {getattr(exc, 'message', None) or exc}",
-                    reason="unauthenticated",
-                ) from None
-            raise
+        """Run ``operation``; when Google fails the key, renew it and try again with back-off.
+
+        Like pycarol (bigquery.py L245-281: 8 tries, doubling back-off), but a key is minted at most once
+        per operation: a key Carol has just minted may take a while to be accepted by Google, so it is
+        retried, not replaced. A transport failure of the token exchange is retried with the same key.
+        """
+        renewed = False
+        for attempt in range(1, self.bigquery_key_attempts + 1):
+            try:
+                return operation()
+            except Exception as exc:  # narrowed just below, re-raised otherwise
+                failure = key_failure(exc)
+                if failure is None:
+                    raise
+                if attempt == self.bigquery_key_attempts:
+                    raise CarolBigQueryError(
+                        f"BigQuery did not accept Carol's temporary service-account key during {what} "
+                        f"after {attempt} attempts{' and one renewal' if renewed else ''}: "
+                        f"{type(exc).__name__}: {getattr(exc, 'message', None) or exc}",
+                        reason="unauthenticated" if failure == "rejected" else "transport",
+                    ) from None
+                stale = TEMPORARY_KEYS.get(self._key_cache_key())
+            wait = backoff_seconds(attempt, self.bigquery_key_backoff, MAX_KEY_BACKOFF)
+            renew = failure == "rejected" and not renewed
+            self.log.warning(
+                "BigQuery %s the temporary key during %s (attempt %d of %d); %s in %.1f s",
+                "rejected" if failure == "rejected" else "could not check",
+                what,
+                attempt,
+                self.bigquery_key_attempts,
+                "renewing it" if renew else "trying again",
+                wait,
+            )
+            time.sleep(wait)
+            if renew:
+                self._temporary_key(stale=stale)
+                renewed = True
+        raise AssertionError("unreachable")  # the loop returns or raises on its last attempt
 
     # -- queries --------------------------------------------------------------------------------------
     def run_bigquery_query(
@@ -237,22 +263,46 @@ class BigQueryApi(CarolHookBase):
         from google.api_core.exceptions import GoogleAPICallError
         from google.cloud import bigquery
 
-        def run() -> bigquery.QueryJob:
+        def start() -> bigquery.QueryJob:
             client = self.get_bigquery_client(dataset=dataset, labels=labels)
             config = bigquery.QueryJobConfig(query_parameters=list(parameters or []), dry_run=dry_run)
             if dry_run:
                 config.use_query_cache = False
-            job = None
             try:
-                job = client.query(sql, job_config=config)
-                if not dry_run:
-                    job.result()
+                return client.query(sql, job_config=config)
             except GoogleAPICallError as exc:
-                what = "dry run" if dry_run else "query"
-                raise bigquery_error(exc, what, getattr(job, "job_id", None)) from None
-            return job
+                if key_failure(exc):
+                    raise  # the job was not created: with_bigquery_key renews the key and starts it again
+                raise bigquery_error(exc, "dry run" if dry_run else "query") from None
 
-        return self.with_bigquery_key("a query", run)
+        job = self.with_bigquery_key("a query", start)
+        return job if dry_run else self.with_bigquery_key("a query", self._job_waiter(job))
+
+    def _job_waiter(self, job: bigquery.QueryJob) -> Callable[[], bigquery.QueryJob]:
+        """Wait for a started job; a try after a key failure reads the same job on a fresh client.
+
+        The job is never started a second time (a DML statement must not run twice).
+        """
+        from google.api_core.exceptions import GoogleAPICallError
+
+        tries = 0
+
+        def wait() -> bigquery.QueryJob:
+            nonlocal tries
+            tries += 1
+            current = job
+            if tries > 1:
+                fetched = self.get_bigquery_client().get_job(job.job_id, location=job.location)
+                current = cast("bigquery.QueryJob", fetched)  # the same job: a query
+            try:
+                current.result()
+            except GoogleAPICallError as exc:
+                if key_failure(exc):
+                    raise
+                raise bigquery_error(exc, "query", job.job_id) from None
+            return current
+
+        return wait
 
     def query_bigquery_arrow(self, job: bigquery.QueryJob, *, max_streams: int = 4) -> pa.RecordBatchReader:
         """Stream a finished query's result table as Arrow through the Storage Read API.
@@ -333,5 +383,7 @@ class BigQueryApi(CarolHookBase):
                 max_stream_count=max_streams,
             )
         except GoogleAPICallError as exc:
+            if key_failure(exc):
+                raise  # no session was created: with_bigquery_key renews the key and asks again
             raise bigquery_error(exc, f"read session for {path}") from None
         return session, storage

@@ -22,12 +22,22 @@ def bigquery_error(exc: Exception, what: str, job_id: str | None = None) -> Caro
     return CarolBigQueryError(text, job_id=job_id, reason=reason, status_code=status)
 
 
-def is_key_rejection(exc: BaseException) -> bool:
-    """Errors that mean Google did not accept the key (expired, revoked, deleted), not a bad query."""
+def key_failure(exc: BaseException) -> str | None:
+    """How Google failed the temporary key, if it did: ``"rejected"`` or ``"transport"``, else None.
+
+    ``rejected``: BigQuery answered 401 (``Unauthorized`` over REST, ``Unauthenticated`` over gRPC) or the
+    token exchange was refused (``RefreshError``: the key expired, was revoked or deleted); ``transport``:
+    the token exchange could not reach Google (``TransportError``), so the request was not sent. Anything
+    else (a bad query, a missing table) is not about the key and is never retried here.
+    """
     from google.api_core import exceptions as api_exceptions
     from google.auth import exceptions as auth_exceptions
 
-    return isinstance(exc, (auth_exceptions.RefreshError, api_exceptions.Unauthenticated))
+    if isinstance(exc, auth_exceptions.RefreshError | api_exceptions.Unauthorized):
+        return "rejected"
+    if isinstance(exc, auth_exceptions.TransportError):
+        return "transport"
+    return None
 
 
 def is_loopback(host: str) -> bool:

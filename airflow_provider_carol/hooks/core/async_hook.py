@@ -174,7 +174,7 @@ class CarolAsyncHookBase(BaseHook):
 
     async def get_current(self) -> CarolContext:
         """The tenant and organization this connection lands in, like ``CarolHook.get_current``."""
-        return await self.run(get_context())
+        return await self.run(get_context((await self.get_config()).org_level))
 
     # ----------------------------------------------------------------- the driver
     async def run(self, flow: Flow[T]) -> T:

@@ -19,6 +19,9 @@ from airflow_provider_carol.hooks.core.config import CarolConnectionConfig
 
 #: Refresh this long before expiry, or a quarter of the lifetime for short-lived tokens.
 REFRESH_LEAD_SECONDS = 60.0
+#: pycarol's connector (``__CONNECTOR_PYCAROL__``, pycarol 2.56.15 ``__init__.py`` L10): what its password
+#: grant sends when no connector is given. Carol's auth docs list ``connectorId`` as required.
+DEFAULT_CONNECTOR_ID = "f9953f6645f449baaccd16ab462f9b64"
 
 
 @dataclass(frozen=True)
@@ -68,15 +71,41 @@ def parse_token_response(body: Any, *, config: CarolConnectionConfig, purpose: s
 
 
 def password_grant(config: CarolConnectionConfig) -> TokenRequest:
-    """The password grant exactly as Carol expects it (``subdomain`` omitted for org-level logins)."""
-    form = {"username": config.login or "", "password": config.secret, "grant_type": "password"}
+    """The password grant as pycarol sends it (``auth/PwdAuth.py`` L84-142): ``connectorId`` always
+    (pycarol's default connector when the connection names none), ``subdomain`` only at tenant level."""
+    form = {
+        "username": config.login or "",
+        "password": config.secret,
+        "grant_type": "password",
+        "connectorId": config.connector_id or DEFAULT_CONNECTOR_ID,
+    }
     if not config.org_level and config.tenant:
         form["subdomain"] = config.tenant
     if config.organization:
         form["orgSubdomain"] = config.organization
-    if config.connector_id:
-        form["connectorId"] = config.connector_id
     return TokenRequest(endpoints.TOKEN, form, "password login")
+
+
+def explain_refused_login(exc: CarolAuthError, config: CarolConnectionConfig) -> CarolAuthError:
+    """A refused password login that blames ``connectorId``, with the setting to change named.
+
+    Carol refuses an organization-level login with pycarol's default connector (pyCarol PR #362:
+    400 "Login to organization cannot be with this connectorId ..."); the cure is the extra ``connector_id``.
+    """
+    if exc.possible_responsible_field != "connectorId":
+        return exc
+    if config.connector_id:
+        hint = f"Carol refused the connector in extra 'connector_id' of connection {config.conn_id!r}"
+    else:
+        hint = (
+            f"connection {config.conn_id!r} names no connector, so pycarol's default connector "
+            f"{DEFAULT_CONNECTOR_ID} was sent"
+        )
+    where = "an organization-level" if config.org_level else "this"
+    return CarolAuthError(
+        f"{exc} ({hint}; set extra 'connector_id' to a connector that may log in to {where} context)",
+        **exc.api_fields(),
+    )
 
 
 def refresh_grant(refresh_token: str) -> TokenRequest:
@@ -107,7 +136,10 @@ def obtain_token(config: CarolConnectionConfig, current: Token | None) -> Genera
             if config.auth_type != "password":
                 raise
     if config.auth_type == "password":
-        body = yield password_grant(config)
+        try:
+            body = yield password_grant(config)
+        except CarolAuthError as exc:
+            raise explain_refused_login(exc, config) from None
         return parse_token_response(body, config=config, purpose="password login")
     raise CarolAuthError(
         f"Carol rejected the access token of connection {config.conn_id!r} and no refresh token is "

@@ -24,6 +24,7 @@ from airflow_provider_carol.hooks.core.auth import Token, TokenKeeper
 from airflow_provider_carol.hooks.core.config import CarolConnectionConfig
 from airflow_provider_carol.hooks.core.identity import CarolContext, describe_context, get_context
 from airflow_provider_carol.hooks.core.transport import (
+    RETRYABLE_STATUSES,
     Action,
     Authenticate,
     Call,
@@ -155,14 +156,20 @@ class CarolHookBase(BaseHook):
         prefix: str = endpoints.API_PREFIX,
         idempotent: bool | None = None,
         authenticate: bool = True,
+        retry_statuses: frozenset[int] = RETRYABLE_STATUSES,
     ) -> requests.Response:
-        """Send one logical request (retries, one re-auth on 401) and return the 2xx ``requests.Response``."""
-        call = Call(path, method, params, json, data, headers, prefix, idempotent, authenticate)
+        """Send one logical request (retries, one re-auth on 401) and return the 2xx ``requests.Response``.
+
+        ``retry_statuses`` are the statuses a resendable request is retried on.
+        """
+        call = Call(
+            path, method, params, json, data, headers, prefix, idempotent, authenticate, retry_statuses
+        )
         return cast(requests.Response, self.run(self.pipeline.request(call)).raw)
 
     def get_current(self) -> CarolContext:
         """The tenant and organization this connection lands in (ids and names)."""
-        return self.run(get_context())
+        return self.run(get_context(self.config.org_level))
 
     @cached_property
     def current(self) -> CarolContext:

@@ -1,11 +1,19 @@
-"""Where a connection lands: its tenant and organization (also what the Test button reports)."""
+"""Where a connection lands: its tenant and organization (also what the Test button reports).
+
+At organization level Carol has no current tenant, and ``GET v1/tenants/current`` fails; pycarol calls it
+with ``errors="ignore"`` and takes an answer without ``mdmName`` to mean organization level (carol.py
+L546, L580). The provider does the same for connections with ``org_level`` set, and nothing else:
+at tenant level a failing ``tenants/current`` is the error it is.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from airflow_provider_carol.exceptions import CarolApiError
 from airflow_provider_carol.hooks.core import endpoints
-from airflow_provider_carol.hooks.core.transport import Call, Flow
+from airflow_provider_carol.hooks.core.answers import required_text, text_at
+from airflow_provider_carol.hooks.core.transport import Call, Flow, Json
 
 
 @dataclass(frozen=True)
@@ -23,16 +31,39 @@ class CarolContext:
         return asdict(self)
 
 
-def get_context() -> Flow[CarolContext]:
-    """``GET v1/tenants/current`` and ``v1/organizations/current``; an org-level login has no tenant name."""
-    tenant = yield Call.to(endpoints.TENANT_CURRENT)
+def current_tenant(org_level: bool) -> Flow[Json]:
+    """``GET v1/tenants/current``; at organization level an error answer means "no tenant" (``{}``).
+
+    There, a 401 is one of the answers "no tenant" may take, so it does not renew the token; a refused
+    session still fails on the organization call that follows.
+    """
+    try:
+        return (yield Call.to(endpoints.TENANT_CURRENT, reauthenticate=not org_level))
+    except CarolApiError as exc:
+        if not org_level or exc.status_code is None or not 400 <= exc.status_code < 500:
+            raise
+        return {}
+
+
+def get_context(org_level: bool = False) -> Flow[CarolContext]:
+    """The tenant (``GET v1/tenants/current``) and the organization (``GET v1/organizations/current``).
+
+    ``org_level`` is the connection's extra. A refused credential still fails: at organization level a
+    tenant error is taken as "no tenant", but the organization call that follows needs the same session.
+    """
+    tenant = yield from current_tenant(org_level)
     org = yield Call.to(endpoints.ORGANIZATION_CURRENT)
+    tenant_name = text_at(tenant, "mdmName")
+    tenant_id = None
+    if tenant_name:
+        tenant_id = required_text(tenant, "mdmId", "Carol's current tenant", str(endpoints.TENANT_CURRENT))
+    org_what = "Carol's current organization"
     return CarolContext(
-        tenant_id=tenant.get("mdmId"),
-        tenant_name=tenant.get("mdmName"),
-        org_id=org.get("mdmId"),
-        org_name=org.get("mdmName"),
-        org_level=not tenant.get("mdmName"),
+        tenant_id=tenant_id,
+        tenant_name=tenant_name,
+        org_id=required_text(org, "mdmId", org_what, str(endpoints.ORGANIZATION_CURRENT)),
+        org_name=text_at(org, "mdmName"),
+        org_level=tenant_name is None,
     )
 
 

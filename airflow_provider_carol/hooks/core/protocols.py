@@ -61,6 +61,7 @@ class IntakeClient(Protocol):
         data: bytes | None = ...,
         headers: Mapping[str, str] | None = ...,
         idempotent: bool | None = ...,
+        retry_statuses: frozenset[int] = ...,
     ) -> object: ...
 
 

@@ -38,6 +38,9 @@ T = TypeVar("T")
 Json: TypeAlias = Any
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504, 524})
+#: What pycarol resends an intake chunk on, with the same URL (so the same batchId and batchIdSequence):
+#: staging.py L259-263 (409 since 2.56.3). Safe because a resent (batchId, sequence) replaces the chunk.
+INTAKE_RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 520, 524, 598})
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 USER_AGENT = f"airflow-provider-carol/{__version__}"
 #: Longest backoff between attempts when the server does not say (``Retry-After`` may ask for more).
@@ -146,6 +149,10 @@ class Call:
     prefix: str = endpoints.API_PREFIX
     idempotent: bool | None = None
     authenticate: bool = True
+    #: Statuses a resendable request is retried on (default :data:`RETRYABLE_STATUSES`).
+    retry_statuses: frozenset[int] = RETRYABLE_STATUSES
+    #: Whether a 401 renews the token and resends once (False where a 401 is an expected answer).
+    reauthenticate: bool = True
 
     @classmethod
     def to(cls, endpoint: endpoints.Endpoint, /, **kwargs: Any) -> Call:
@@ -262,18 +269,22 @@ def was_not_processed(response: HttpResponse) -> bool:
     )
 
 
-def should_retry(outcome: HttpResponse | TransportFailure, retryable: bool) -> bool:
+def should_retry(
+    outcome: HttpResponse | TransportFailure,
+    retryable: bool,
+    statuses: frozenset[int] = RETRYABLE_STATUSES,
+) -> bool:
     """The one retry rule of both hooks.
 
     An unsent request (connection refused, connect timeout) and a request Carol said it did not process
     (:func:`was_not_processed`) are retried for every method, POST included; other transient failures
-    only when the request is safe to resend; a certificate failure never.
+    (``statuses``) only when the request is safe to resend; a certificate failure never.
     """
     if isinstance(outcome, TransportFailure):
         return not outcome.certificate and (outcome.unsent or retryable)
     if was_not_processed(outcome):
         return True
-    return retryable and outcome.status in RETRYABLE_STATUSES
+    return retryable and outcome.status in statuses
 
 
 # ---------------------------------------------------------------------------------------------- building
@@ -318,7 +329,9 @@ class Pipeline:
     policy: RetryPolicy
     log: LoggerLike
 
-    def exchange(self, request: HttpRequest, *, retryable: bool) -> Flow[HttpResponse]:
+    def exchange(
+        self, request: HttpRequest, *, retryable: bool, statuses: frozenset[int] = RETRYABLE_STATUSES
+    ) -> Flow[HttpResponse]:
         """Send ``request`` under the policy; return the last answer, raise when no answer ever came."""
         attempt = 1
         while True:
@@ -327,7 +340,7 @@ class Pipeline:
                 outcome = yield Send(request)
             except TransportFailure as failure:
                 outcome = failure
-            if attempt > self.policy.retry_limit or not should_retry(outcome, retryable):
+            if attempt > self.policy.retry_limit or not should_retry(outcome, retryable, statuses):
                 if isinstance(outcome, TransportFailure):
                     raise errors.connection_error(
                         outcome.reason,
@@ -365,10 +378,16 @@ class Pipeline:
             auth = auth_headers(self.config, with_token) if call.authenticate else {}
             return HttpRequest(method, url, _params(call.params), body, {**headers, **auth})
 
-        response = yield from self.exchange(build(token), retryable=retryable)
-        if response.status == 401 and call.authenticate and self.config.auth_type != "api_key":
+        statuses = call.retry_statuses
+        response = yield from self.exchange(build(token), retryable=retryable, statuses=statuses)
+        if (
+            response.status == 401
+            and call.reauthenticate
+            and call.authenticate
+            and self.config.auth_type != "api_key"
+        ):
             token = yield Authenticate(token, rejected=True)
-            response = yield from self.exchange(build(token), retryable=retryable)
+            response = yield from self.exchange(build(token), retryable=retryable, statuses=statuses)
         path = urlsplit(url).path
         if response.status >= 400:
             raise errors.error_for_response(response.status, response.content, method, path)

@@ -10,8 +10,16 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from airflow_provider_carol.exceptions import CarolApiError, CarolConfigError, CarolError, CarolNotFound
+from airflow_provider_carol.exceptions import (
+    CarolApiError,
+    CarolAuthError,
+    CarolConfigError,
+    CarolError,
+    CarolNotFound,
+    CarolUnexpectedAnswer,
+)
 from airflow_provider_carol.hooks.core import endpoints
+from airflow_provider_carol.hooks.core.answers import required_text
 from airflow_provider_carol.hooks.core.durable import state_store
 from airflow_provider_carol.hooks.core.hook import CarolHookBase
 from airflow_provider_carol.hooks.staging import checks, drift, schema, sources
@@ -57,6 +65,11 @@ def check_connector_name(name: Any) -> None:
         )
 
 
+def connector_id_of(body: Any, name: str) -> str:
+    """A connector's ``mdmId`` (pycarol connectors.py L38-50 reads it after create and by name)."""
+    return required_text(body, "mdmId", f"Carol connector {name!r}", str(endpoints.CONNECTOR_BY_NAME))
+
+
 class StagingApi(CarolHookBase):
     """Staging methods of ``CarolHook``: connectors, schemas, sends and batches."""
 
@@ -73,19 +86,23 @@ class StagingApi(CarolHookBase):
         check_connector_name(name)
         found = self.get_connector_by_name(name)
         if found:
-            return found["mdmId"]
+            return connector_id_of(found, name)
         body = {"mdmName": name, "mdmGroupName": group_name, "mdmLabel": {"en-US": label or name}}
         try:
             # Safe to resend: Carol keeps connector names unique, so a create that already landed
             # answers "already exists" and is read back below instead of creating a second connector.
             created = self.call_api(endpoints.CONNECTOR_CREATE.path(), "POST", json=body, idempotent=True)
+        except (CarolAuthError, CarolUnexpectedAnswer):
+            raise
         except CarolApiError as exc:  # created concurrently, or by an attempt whose answer was lost
-            found = self.get_connector_by_name(name) if exc.status_code in (400, 409) else None
+            # Carol says "already exists" in errorMessage; its HTTP status is not known (carol-evidence.md).
+            found = self.get_connector_by_name(name) if exc.status_code and exc.status_code < 500 else None
             if not found:
                 raise
-            return found["mdmId"]
-        self.log.info("Created Carol connector %r (%s).", name, created["mdmId"])
-        return created["mdmId"]
+            return connector_id_of(found, name)
+        connector_id = connector_id_of(created, name)
+        self.log.info("Created Carol connector %r (%s).", name, connector_id)
+        return connector_id
 
     def resolve_connector_id(self, connector_id: str | None = None, connector_name: str | None = None) -> str:
         """An explicit id, else the id of ``connector_name``, else the connection's ``connector_id``."""
@@ -95,7 +112,7 @@ class StagingApi(CarolHookBase):
             found = self.get_connector_by_name(connector_name)
             if not found:
                 raise CarolConfigError(f"Carol has no connector named {connector_name!r}.")
-            return found["mdmId"]
+            return connector_id_of(found, connector_name)
         resolved = connector_id or self.config.connector_id
         if not resolved:
             raise CarolConfigError(

@@ -23,6 +23,7 @@ from typing import NamedTuple
 from airflow_provider_carol.exceptions import CarolApiError, CarolConnectionError, CarolError
 from airflow_provider_carol.hooks.core import endpoints
 from airflow_provider_carol.hooks.core.protocols import IntakeClient, LoggerLike
+from airflow_provider_carol.hooks.core.transport import INTAKE_RETRY_STATUSES
 from airflow_provider_carol.hooks.staging.codec import Chunk
 from airflow_provider_carol.hooks.staging.resume import AckLedger
 
@@ -262,7 +263,13 @@ class IntakeSender:
             "batchIdSequence": chunk.sequence,
         }
         self.hook.request(
-            "POST", self.path, params=params, data=body, headers=GZIP_JSON_HEADERS, idempotent=True
+            "POST",
+            self.path,
+            params=params,
+            data=body,
+            headers=GZIP_JSON_HEADERS,
+            idempotent=True,
+            retry_statuses=INTAKE_RETRY_STATUSES,
         )
         return raw_bytes, len(body), crc
 
@@ -301,14 +308,8 @@ class IntakeSender:
         tail = "No batch summary was sent."
         if isinstance(error, CarolApiError):
             detail = error.error_message or str(error)
-            return type(error)(
-                f"{where}: HTTP {error.status_code}: {detail}. {tail}",
-                status_code=error.status_code,
-                error_code=error.error_code,
-                error_message=error.error_message,
-                possible_responsible_field=error.possible_responsible_field,
-                endpoint=error.endpoint,
-            )
+            message = f"{where}: HTTP {error.status_code}: {detail}. {tail}"
+            return type(error)(message, **error.api_fields())
         if isinstance(error, CarolConnectionError):
             return CarolConnectionError(f"{where}: {error}. {tail}")
         return CarolError(f"{where}: {type(error).__name__}: {error}. {tail}")

@@ -8,12 +8,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-#: Statuses after which a Carol long task never changes again (the reference SDK's three literals).
+from airflow_provider_carol.hooks.core.answers import describe, task_id_in, task_object
+
+#: Statuses after which a Carol long task never changes again (the reference SDK's three literals; the
+#: only terminal ones seen in answers from real tenants, carol-evidence.md "GET v1/tasks/{id}").
 TERMINAL_STATUSES = frozenset({"COMPLETED", "FAILED", "CANCELED"})
 #: Terminal statuses that mean the work did not succeed (reprocessable).
 FAILED_STATUSES = frozenset({"FAILED", "CANCELED"})
-#: Non-terminal statuses Carol is known to report; anything else is waited on but logged once.
-ACTIVE_STATUSES = frozenset({"READY", "PENDING", "QUEUED", "RUNNING", "PROCESSING", "WAITING"})
+#: The non-terminal statuses real tenants answer (carol-evidence.md; TR carol_task.py filters on both);
+#: anything else is waited on, logged once, and fails after ``unknown_status_timeout``.
+ACTIVE_STATUSES = frozenset({"READY", "RUNNING"})
 
 
 @dataclass(frozen=True)
@@ -70,7 +74,7 @@ class CarolTask:
     def from_api(cls, body: Any, *, task_id: str | None = None) -> CarolTask:
         """Build from Carol's task JSON; ``task_id`` fills in when the answer omits ``mdmId``."""
         if not isinstance(body, dict) or not (body.get("mdmId") or task_id):
-            raise ValueError(f"not a Carol task object: {str(body)[:200]!r}")
+            raise ValueError(f"not a Carol task object ({describe(body)})")
         error = body.get("mdmErrorMessage") or body.get("errorMessage")
         return cls(
             task_id=str(body.get("mdmId") or task_id),
@@ -100,6 +104,17 @@ class CarolTask:
             "started": self.started,
             "last_updated": self.last_updated,
         }
+
+
+def started_task(body: Any, what: str, endpoint: str) -> CarolTask:
+    """The long task a start call (app process, processQuery) answered with, in any evidence shape.
+
+    The status is the answer's when it carries the task itself, else ``UNKNOWN`` until the first poll.
+    :raises CarolStartedUnreadable: no task id could be read (the call is never resent).
+    """
+    task_id = task_id_in(body, what, endpoint)
+    task = task_object(body, task_id)
+    return CarolTask.from_api(task) if task is not None else CarolTask(task_id, CarolTaskState.of(None))
 
 
 @dataclass(frozen=True)

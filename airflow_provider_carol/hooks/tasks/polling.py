@@ -20,7 +20,7 @@ from airflow_provider_carol.exceptions import (
 )
 from airflow_provider_carol.hooks.core.protocols import LoggerLike
 from airflow_provider_carol.hooks.core.transport import RETRYABLE_STATUSES
-from airflow_provider_carol.hooks.tasks.models import CarolTask
+from airflow_provider_carol.hooks.tasks.models import ACTIVE_STATUSES, TERMINAL_STATUSES, CarolTask
 
 BACKOFF = 1.5
 #: Consecutive polls that may fail transiently (after the hook's own retries) before the error escapes.
@@ -136,6 +136,6 @@ def unknown_status_message(task: CarolTask, limit: float | None) -> str:
     return (
         f"Carol task {task.task_id} reports status {task.status!r}, which this provider does not know, "
         f"and it lasted {limit or 0:.0f} s (unknown_status_timeout); it is treated as a failure. Known "
-        "statuses: COMPLETED, FAILED, CANCELED and the running ones (READY, PENDING, QUEUED, RUNNING, "
-        "PROCESSING, WAITING)."
+        f"statuses: {', '.join(sorted(TERMINAL_STATUSES))} and the running ones "
+        f"({', '.join(sorted(ACTIVE_STATUSES))}), the ones real tenants answer."
     )

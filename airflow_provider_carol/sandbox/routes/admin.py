@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Request
 from ..auth import new_id
 from ..deps import loopback_only, read_json, read_object, state_of
 from ..errors import CarolError, json_response
+from ..shapes import CHOICES
 from ..tasks import DEFAULT_TASK_TYPE, iso
 
 router = APIRouter(prefix="/__sandbox", dependencies=[Depends(loopback_only)])
@@ -169,6 +170,19 @@ async def config(request: Request) -> Any:
         raise CarolError(400, "token_ttl must be an integer >= 1 (seconds)", "token_ttl")
     auth.token_ttl = ttl
     return json_response({"token_ttl": auth.token_ttl})
+
+
+@router.get("/shapes")
+async def shapes(request: Request) -> Any:
+    """The answer shapes in force and the choices of each (sandbox/shapes.py)."""
+    return json_response({"current": state_of(request).shapes.current, "choices": CHOICES})
+
+
+@router.post("/shapes")
+async def set_shapes(request: Request) -> Any:
+    """Switch answer shapes, e.g. ``{"execute": "top"}``; answers the shapes now in force."""
+    body = await read_object(request, f"{{answer: shape}} with answers {sorted(CHOICES)}")
+    return json_response(state_of(request).shapes.set(body))
 
 
 @router.post("/users")

@@ -36,12 +36,17 @@ async def update_settings(app_id: str, settings_id: str, request: Request, who: 
 
 @router.get("/api/v1/tenantApps/{app_id}/aiprocesses")
 async def processes(app_id: str, request: Request, who: TenantSession) -> Any:
+    """One object, not a list (carol-evidence.md): the container id and one value per process."""
     app = state_of(request).catalog.app(app_id)
+    if not app.processes:
+        return json_response({})
     return json_response(
         {
             "mdmId": app.process_container_id,
-            "mdmTenantAppId": app.app_id,
-            "mdmProcesses": [{"mdmName": name} for name in app.processes],
+            "mdmEntityType": "mdmTenantAppAIProcess",
+            "mdmTenantAppAIProcessValues": [
+                {"mdmName": name, "mdmRunningState": "PAUSED"} for name in app.processes
+            ],
         }
     )
 
@@ -50,7 +55,8 @@ async def processes(app_id: str, request: Request, who: TenantSession) -> Any:
 async def execute(
     app_id: str, process_id: str, process_name: str, request: Request, who: TenantSession
 ) -> Any:
-    """Start a process: a new long task (``mdmId`` = task id) following the process's schedule."""
+    """Start a process: a new long task following the process's schedule, answered as
+    ``{"success": true, "data": <task>}`` (carol-evidence.md) unless another shape is switched on."""
     state = state_of(request)
     app = state.catalog.app(app_id)
     if process_id != app.process_container_id:
@@ -67,4 +73,4 @@ async def execute(
         task_type=APP_PROCESS_TASK_TYPE,
         app_name=app.name,
     )
-    return json_response(state.tasks.to_json(task))
+    return json_response(state.shapes.task_start("execute", state.tasks.to_json(task)))

@@ -19,10 +19,25 @@ async def _form(request: Request) -> dict[str, str]:
     return {key: values[-1] for key, values in parse_qs(raw, keep_blank_values=True).items()}
 
 
+#: pycarol's default connector: Carol refuses it for an organization-level login (pyCarol PR #362).
+PYCAROL_CONNECTOR_ID = "f9953f6645f449baaccd16ab462f9b64"
+
+
 def _password_grant(state: SandboxState, form: dict[str, str]) -> dict[str, Any]:
-    """No ``subdomain`` means an org-level login; a given one must name the sandbox's tenant."""
+    """No ``subdomain`` means an org-level login; a given one must name the sandbox's tenant.
+
+    ``connectorId`` is required (Carol's auth docs list it; pycarol always sends it), and an org-level
+    login with pycarol's default connector is refused with the answer pyCarol PR #362 quotes.
+    """
     ident = state.identity
     subdomain, org = form.get("subdomain") or None, form.get("orgSubdomain") or None
+    connector_id = form.get("connectorId") or None
+    if connector_id is None:
+        raise CarolError(400, "connectorId is required", "connectorId")
+    if subdomain is None and connector_id == PYCAROL_CONNECTOR_ID:
+        raise CarolError(
+            400, f"Login to organization cannot be with this connectorId {connector_id}", "connectorId"
+        )
     if subdomain is not None and subdomain != ident.tenant:
         raise CarolError(404, f"Tenant {subdomain} Not found", "subdomain")
     if org is not None and org != ident.organization:

@@ -30,10 +30,11 @@ async def list_connectors(request: Request, who: TenantSession, offset: int = 0,
 
 
 def _stats(state: SandboxState, connector_ids: list[str]) -> dict[str, Any]:
-    """``{"aggs": {connector id: {"stagingEntityStats": {staging: {"count": n}}}}}`` from the stored records.
+    """``{"aggs": {connector id: {"stagingEntityStats": {staging: <value>}}}}`` from the stored records.
 
-    Carol documents the keys, not the per-staging value; the sandbox answers ``{"count": n}`` (the
-    distinct records stored, redeliveries counted once) for every staging with records or a schema.
+    Callers of real tenants read only the keys; what a value holds is not known, so its shape is switchable
+    (``stats_value``; default ``{"count": n}``: the distinct records stored, redeliveries counted once),
+    for every staging with records or a schema.
     """
     counts = state.staging.record_counts()
     schemas = list(state.catalog.schemas)
@@ -42,7 +43,9 @@ def _stats(state: SandboxState, connector_ids: list[str]) -> dict[str, Any]:
         stored = counts.get(connector_id, {})
         names = set(stored) | {staging for (conn, staging) in schemas if conn == connector_id}
         aggs[connector_id] = {
-            "stagingEntityStats": {name: {"count": stored.get(name, 0)} for name in sorted(names)}
+            "stagingEntityStats": {
+                name: state.shapes.stats_value(stored.get(name, 0)) for name in sorted(names)
+            }
         }
     return {"aggs": aggs}
 

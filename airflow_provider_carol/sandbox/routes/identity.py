@@ -35,7 +35,11 @@ async def _logged_in(request: Request) -> bool:
 
 @router.get("/api/v1/tenants/current")
 async def tenant_current(request: Request, who: AnySession) -> Any:
-    return json_response(state_of(request).tenant_json(who.org_level))
+    """The tenant; an org-level session has none, so Carol fails the call (the status is a shape)."""
+    state = state_of(request)
+    if who.org_level:
+        return json_response(state.shapes.tenant_current_org(state.org_json()))
+    return json_response(state.shapes.tenant(state.tenant_json()))
 
 
 @router.get("/api/v1/organizations/current")

@@ -69,7 +69,7 @@ async def process_query(request: Request, who: TenantSession) -> Any:
     queries.process_calls.append({"sql": sql, "params": params, "task_id": task.task_id})
     if mirror is not None:  # the answer comes now; the task ends when BigQuery does
         threading.Thread(target=_run_sql, args=(state, task, sql, params), daemon=True).start()
-    return json_response(state.tasks.to_json(task))
+    return json_response(state.shapes.task_start("process_query", state.tasks.to_json(task)))
 
 
 def _run_sql(state: SandboxState, task: Task, sql: str, params: dict[str, str]) -> None:
