@@ -1,5 +1,8 @@
 """Every Carol endpoint the provider calls, as data: a method and a path template.
 
+What each one sends and the answer fields the provider reads, with their evidence, are in
+:mod:`.contract` (``docs/carol-api-contract.md``).
+
 Path parameters are percent-encoded segment by segment, so names with ``/ ? # & %`` or ``..`` can
 never change the path or add a query string.
 """
@@ -39,7 +42,6 @@ class Endpoint:
 
 # Authentication (form bodies, no auth header).
 TOKEN = Endpoint("POST", "v5/oauth2/token")
-MFA_AUTHENTICATE = Endpoint("POST", "v5/oauth2/token/mfa/authenticate")
 
 # Identity and context.
 TENANT_CURRENT = Endpoint("GET", "v1/tenants/current")
@@ -65,7 +67,6 @@ QUERY_FILTER = Endpoint("POST", "v1/queries/filter")
 TASK_GET = Endpoint("GET", "v1/tasks/{task_id}")
 TASK_LOGS_ADD = Endpoint("POST", "v1/tasks/{task_id}/logs")
 TASK_LOGS_GET = Endpoint("GET", "v1/tasks/{task_id}/logs")
-TASK_PROGRESS = Endpoint("POST", "v1/tasks/{task_id}/progress/{progress}")
 TASK_CANCEL = Endpoint("POST", "v1/tasks/{task_id}/cancel")
 TASK_FAIL = Endpoint("POST", "v1/tasks/{task_id}/fail")
 TASK_REPROCESS = Endpoint("POST", "v1/tasks/{task_id}/reprocess")
