@@ -8,9 +8,7 @@ instead of spending its retries.
 
 from __future__ import annotations
 
-from airflow.sdk.exceptions import AirflowException
-
-from airflow_provider_carol.compat import AirflowFailException
+from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException
 
 
 class CarolError(AirflowException):

@@ -135,7 +135,7 @@ class CarolRemoteLogIO:
         ``remote_task_handler_kwargs`` (JSON) may set ``batch_size``, ``flush_interval``, ``max_queue`` and
         ``upload_timeout``; other keys are left to Airflow's file task handler.
         """
-        from airflow_provider_carol.compat import conf
+        from airflow.providers.common.compat.sdk import conf
 
         base = conf.get("logging", "base_log_folder")
         remote_base = conf.get("logging", "remote_base_log_folder", fallback="") or "carol://carol_default"

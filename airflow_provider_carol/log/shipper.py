@@ -40,10 +40,8 @@ def _clip(message: str) -> str:
 
 def _redact(message: str) -> str:
     """Mask secrets Airflow knows about (connection passwords, tokens) before a line leaves the host."""
-    try:
-        from airflow.sdk.log import redact
-    except ImportError:  # pragma: no cover - the provider always runs with the task SDK
-        return message
+    from airflow.providers.common.compat.sdk import redact
+
     try:
         masked = redact(message)
     except Exception:  # noqa: BLE001 - masking must never stop shipping; fall back to the raw line

@@ -13,9 +13,8 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from airflow.sdk import BaseOperator
+from airflow.providers.common.compat.sdk import AirflowTaskTimeout, BaseOperator
 
-from airflow_provider_carol.compat import AirflowTaskTimeout
 from airflow_provider_carol.exceptions import CarolConfigError, CarolError, CarolTaskFailed
 from airflow_provider_carol.hooks.carol import CarolHook
 from airflow_provider_carol.hooks.core.transport import RetryPolicy
@@ -49,10 +48,8 @@ def as_seconds(value: timedelta | float | None, name: str) -> float | None:
 
 def redact_text(text: str) -> str:
     """``text`` with every secret Airflow knows masked (Carol's logs may echo one)."""
-    try:
-        from airflow.sdk.log import redact
-    except ImportError:  # pragma: no cover - the provider always runs with the task SDK
-        return text
+    from airflow.providers.common.compat.sdk import redact
+
     masked = redact(text)
     return masked if isinstance(masked, str) else text
 
