@@ -56,7 +56,7 @@ def create_sandbox_task(schedule: list[dict], **spec: Any) -> str:
 
     For test DAG files, which only know the connection (not the ``carol_sandbox`` fixture).
     """
-    from airflow.sdk import BaseHook
+    from airflow.providers.common.compat.sdk import BaseHook
 
     conn = BaseHook.get_connection("carol_default")
     url = f"{conn.extra_dejson.get('scheme', 'http')}://{conn.host}:{conn.port}/__sandbox/tasks"

@@ -10,7 +10,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from airflow.sdk import DAG, BaseOperator, task
+from airflow.providers.common.compat.sdk import DAG, BaseOperator, task
 
 from airflow_provider_carol.log import LOG_TASK_ID_KEY, carol_log_task
 

@@ -286,7 +286,7 @@ def test_airflow_connection_test_path_uses_the_hook(carol_sandbox, monkeypatch):
     worker-dispatched tests through ``airflow.sdk.Connection``, which older task SDKs do not have
     (documented degradation: no ``enqueue-test`` before 3.3)."""
     from airflow.models import Connection as ServerConnection
-    from airflow.sdk import Connection
+    from airflow.providers.common.compat.sdk import Connection
 
     from airflow_provider_carol import compat
 

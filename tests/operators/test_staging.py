@@ -86,7 +86,7 @@ def test_a_retried_send_resumes_the_same_batch_and_duplicates_nothing(airflow_db
     (batch,) = carol_sandbox.batches()  # both attempts used the same batch id
     # The retry read the acknowledged chunks 1-4 from the task state store and did not send them again;
     # without a store (Airflow < 3.3) it resends them, and Carol replaces them.
-    resent = 0 if compat.resumable_jobs_supported() else 4
+    resent = 0 if compat.AIRFLOW_V_3_3_PLUS else 4
     assert batch["redeliveries"] == resent and batch["conflicts"] == 0
     assert batch["sequences"] == list(range(1, 11)) and batch["totals_match"] is True
     assert batch["summaries_posted"] == 1

@@ -10,8 +10,8 @@ import asyncio
 import time
 
 import pytest
+from airflow.providers.common.compat.sdk import AirflowSensorTimeout, TaskDeferred
 
-from airflow_provider_carol.compat import AirflowSensorTimeout, TaskDeferred
 from airflow_provider_carol.exceptions import CarolError, CarolTaskFailed
 from airflow_provider_carol.links.tasks import CarolTaskLink
 from airflow_provider_carol.sensors.tasks import CarolTaskSensor
