@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # make test-compat: the compatibility jobs, i.e. the hook, operator, sensor/trigger, provider-info and
-# dag.test() tests on the oldest supported Airflow lines, each in its own venv. The main suite
-# (make test, .venv) covers Airflow 3.3.2 on Python 3.11; these jobs cover both ends of Python 3.10-3.13:
+# dag.test() tests on the older supported Airflow lines, each in its own venv. The main suite
+# (make test, .venv) covers Airflow 3.3.2 on Python 3.11; these jobs cover the other lines and, between
+# them, every supported Python (3.11-3.13):
 #
-#   job          Airflow  Python   venv                constraints
-#   airflow-3.1  3.1.8    3.10.13  .venv-airflow-3.1   constraints-airflow-3.1.txt
-#   airflow-3.2  3.2.2    3.13.0   .venv-airflow-3.2   constraints-airflow-3.2.txt
+#   job           Airflow  Python   venv                 constraints
+#   airflow-2.11  2.11.2   3.11.7   .venv-airflow-2.11   constraints-airflow-2.11.txt
+#   airflow-3.0   3.0.6    3.12.1   .venv-airflow-3.0    constraints-airflow-3.0.txt
+#   airflow-3.1   3.1.8    3.11.7   .venv-airflow-3.1    constraints-airflow-3.1.txt
+#   airflow-3.2   3.2.2    3.13.0   .venv-airflow-3.2    constraints-airflow-3.2.txt
 #
 # Usage: scripts/test-compat.sh [--refresh-constraints] [job ...] [-- pytest args]
 #   no job: every job. Each venv is (re)built only when pyproject.toml, the job's constraints file or
@@ -29,15 +32,22 @@ TESTS=(tests/hooks tests/operators tests/sensors tests/triggers tests/example_da
        tests/test_lineage.py::test_file_names_follow_the_openlineage_spec_and_drop_connection_ids
        tests/test_lineage.py::test_staging_schema_facet_keeps_nested_objects_and_is_absent_without_a_schema
        tests/test_lineage.py::test_batch_results_are_summed_per_staging_table)
-ALL_JOBS=(airflow-3.1 airflow-3.2)
+ALL_JOBS=(airflow-2.11 airflow-3.0 airflow-3.1 airflow-3.2)
 
 # job -> "python-version airflow-version"; seed pins are what --refresh-constraints resolves with
 # besides the provider: versions the job's Airflow needs but does not cap itself.
-job_python()  { case "$1" in airflow-3.1) echo 3.10.13 ;; airflow-3.2) echo 3.13.0 ;; esac; }
-job_airflow() { case "$1" in airflow-3.1) echo 3.1.8 ;; airflow-3.2) echo 3.2.2 ;; esac; }
+job_python() {
+  case "$1" in airflow-2.11|airflow-3.1) echo 3.11.7 ;; airflow-3.0) echo 3.12.1 ;; airflow-3.2) echo 3.13.0 ;; esac
+}
+job_airflow() {
+  case "$1" in airflow-2.11) echo 2.11.2 ;; airflow-3.0) echo 3.0.6 ;; airflow-3.1) echo 3.1.8 ;; airflow-3.2) echo 3.2.2 ;; esac
+}
 job_seeds() {
   case "$1" in
-    airflow-3.1) ;;
+    airflow-2.11|airflow-3.1) ;;
+    # 3.0.6 caps none of these; newer ones break its API server and in-process Execution API
+    # (dag.test()). These are the versions 3.1.8's own caps resolve to.
+    airflow-3.0) echo "cadwyn==5.4.6" "fastapi==0.117.1" "starlette==0.48.0" "universal-pathlib==0.2.6" ;;
     # 3.2.2 caps neither, and its in-process Execution API (dag.test()) breaks with both: svcs 26.2
     # (KeyError 'svcs_registry') and fastapi 0.137+ (PydanticUserError on TITerminalStatePayload).
     # 3.3.2 itself requires fastapi<0.137.
@@ -52,7 +62,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --refresh-constraints) refresh=1 ;;
     --) shift; pytest_args=("$@"); break ;;
-    airflow-3.1|airflow-3.2) jobs+=("$1") ;;
+    airflow-2.11|airflow-3.0|airflow-3.1|airflow-3.2) jobs+=("$1") ;;
     *) echo "test-compat: unknown argument '$1' (jobs: ${ALL_JOBS[*]})" >&2; exit 2 ;;
   esac
   shift
