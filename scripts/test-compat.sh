@@ -45,9 +45,12 @@ job_airflow() {
 job_seeds() {
   case "$1" in
     airflow-2.11|airflow-3.1) ;;
-    # 3.0.6 caps none of these; newer ones break its API server and in-process Execution API
-    # (dag.test()). These are the versions 3.1.8's own caps resolve to.
-    airflow-3.0) echo "cadwyn==5.4.6" "fastapi==0.117.1" "starlette==0.48.0" "universal-pathlib==0.2.6" ;;
+    # 3.0.6 caps none of the first four; newer ones break its API server and in-process Execution API
+    # (dag.test()). These are the versions 3.1.8's own caps resolve to. flask-appbuilder (wtforms,
+    # flask-babel): 3.0's API server builds a provider's connection form only when they are installed
+    # (the FAB provider brings them), so the job runs the form tests as such a deployment would.
+    airflow-3.0) echo "cadwyn==5.4.6" "fastapi==0.117.1" "starlette==0.48.0" "universal-pathlib==0.2.6" \
+                      "flask-appbuilder" ;;
     # 3.2.2 caps neither, and its in-process Execution API (dag.test()) breaks with both: svcs 26.2
     # (KeyError 'svcs_registry') and fastapi 0.137+ (PydanticUserError on TITerminalStatePayload).
     # 3.3.2 itself requires fastapi<0.137.

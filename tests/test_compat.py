@@ -33,6 +33,7 @@ from airflow_provider_carol.hooks.carol_async import CarolAsyncHook
 from airflow_provider_carol.links.tasks import CarolTaskLink
 from airflow_provider_carol.triggers.events import CarolStagingEventTrigger, CarolTaskEventTrigger
 from airflow_provider_carol.triggers.tasks import CarolTaskTrigger, CarolTrackTasksTrigger
+from tests.formutil import carol_form
 
 COMPAT_LOGGER = "airflow_provider_carol.compat"
 
@@ -191,37 +192,22 @@ def test_event_triggers_build_everywhere_and_say_once_where_no_watcher_runs_them
 
 
 def test_legacy_connection_form_is_built_from_the_declared_conn_fields(fresh_connection_form):
-    """The classmethods Airflow < 3.2 reads (2.11's FAB UI, 3.0 and 3.1's API server); 3.2+ reads
-    conn-fields and never calls them."""
-    from airflow.providers_manager import ProvidersManager
-
+    """The classmethods Airflow < 3.2 reads (2.11's FAB webserver, the 3.0 and 3.1 API servers); 3.2+
+    reads conn-fields and never calls them. Either way the UI shows the declared fields."""
     from airflow_provider_carol.get_provider_info import CONN_FIELDS, UI_FIELD_BEHAVIOUR
 
     assert "get_connection_form_widgets" in CarolHook.__dict__  # Airflow looks only at the class itself
     assert "get_ui_field_behaviour" in CarolHook.__dict__
-    behaviour = CarolHook.get_ui_field_behaviour()
-    assert behaviour == {
+    assert CarolHook.get_ui_field_behaviour() == {
         "hidden_fields": UI_FIELD_BEHAVIOUR["hidden-fields"],
         "relabeling": UI_FIELD_BEHAVIOUR["relabeling"],
         "placeholders": UI_FIELD_BEHAVIOUR["placeholders"],
     }
-    if not compat.AIRFLOW_V_3_0_PLUS:  # 2.11: the webserver's form, from the real wtforms fields
-        widgets = ProvidersManager().connection_form_widgets
-        assert {name for name in CONN_FIELDS if f"extra__carol__{name}" not in widgets} == set()
-        for name, field in CONN_FIELDS.items():
-            shown = widgets[f"extra__carol__{name}"].field
-            assert str(shown.args[0]) == field["label"], name
-        assert ProvidersManager().field_behaviours["carol"] == behaviour
-        return
-    from airflow.api_fastapi.core_api.services.ui.connections import HookMetaService
-
-    meta = next(m for m in HookMetaService.hook_meta_data() if m.connection_type == "carol")
-    assert set(meta.extra_fields) == set(CONN_FIELDS)
+    extras, _ = carol_form()
+    assert set(extras) == set(CONN_FIELDS)
     for name, field in CONN_FIELDS.items():
-        shown = meta.extra_fields[name]["schema"]
-        assert shown["title"] == field["label"], name
-        assert shown.get("enum") == field["schema"].get("enum"), name
-        assert shown.get("format") == field["schema"].get("format"), name
+        declared = {key: field["schema"].get(key) for key in ("enum", "format")}
+        assert extras[name] == {"title": field["label"], **declared}, name
 
 
 def test_staging_chunks_are_gzip_members():

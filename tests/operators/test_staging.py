@@ -18,12 +18,19 @@ pytestmark = pytest.mark.dag
 
 
 def asset_event_uris() -> list[str]:
-    from airflow.models.asset import AssetEvent, AssetModel
+    """URIs of the asset events stored (dataset events on 2.11, where assets are still datasets)."""
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
-    with create_session() as session:
+    if compat.AIRFLOW_V_3_0_PLUS:
+        from airflow.models.asset import AssetEvent, AssetModel
+
         query = select(AssetModel.uri).join(AssetEvent, AssetEvent.asset_id == AssetModel.id)
+    else:
+        from airflow.models.dataset import DatasetEvent, DatasetModel
+
+        query = select(DatasetModel.uri).join(DatasetEvent, DatasetEvent.dataset_id == DatasetModel.id)
+    with create_session() as session:
         return list(session.scalars(query))
 
 
