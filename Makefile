@@ -12,7 +12,7 @@ test: bootstrap
 
 # The other supported Airflow lines (2.11, 3.0, 3.1, 3.2; Python 3.11-3.13), each in its own venv.
 test-compat: bootstrap
-	@scripts/test-compat.sh
+	@scripts/test-compat.sh -j 2
 
 lint: bootstrap
 	@scripts/lint.sh
