@@ -136,18 +136,20 @@ def get_connection_form_widgets(cls: type | None = None) -> dict[str, Any]:
     Numbers become string fields (the only field types accepted are string, integer, password and
     boolean; ``timeout`` may be fractional); the hook parses them from strings either way.
     """
-    # Attribute access on purpose: 3.1's stand-ins are patched onto the packages (``wtforms.validators.
-    # any_of`` is set on ``wtforms``' ``validators`` attribute), which ``from wtforms.validators import``
-    # would bypass when wtforms is not installed. With the real packages both spellings are the same.
-    import flask_appbuilder.fieldwidgets
-    import flask_babel
-    import wtforms.validators
+    # Looked up at call time, each from the module object in sys.modules: 3.1 puts MagicMock stand-ins
+    # there for the packages that are missing and patches them by dotted name, which on Python 3.11+
+    # resolves the submodule through sys.modules, not as an attribute of the parent stand-in. With the
+    # real packages both are the same object.
+    from importlib import import_module
 
     from airflow_provider_carol.get_provider_info import CONN_FIELDS
 
-    lazy_gettext, validators_module = flask_babel.lazy_gettext, wtforms.validators
-    text_widget = flask_appbuilder.fieldwidgets.BS3TextFieldWidget
-    password_widget = flask_appbuilder.fieldwidgets.BS3PasswordFieldWidget
+    wtforms = import_module("wtforms")
+    validators_module = import_module("wtforms.validators")
+    fieldwidgets = import_module("flask_appbuilder.fieldwidgets")
+    lazy_gettext = import_module("flask_babel").lazy_gettext
+    text_widget = fieldwidgets.BS3TextFieldWidget
+    password_widget = fieldwidgets.BS3PasswordFieldWidget
 
     widgets: dict[str, Any] = {}
     for name, field in CONN_FIELDS.items():
