@@ -59,15 +59,14 @@ def test_dag_test_task_lines_reach_the_carol_task_named_by_an_upstream(
         assert len(degraded) == 1 and "set LONGTASKID instead" in degraded[0], degraded
 
 
-@pytest.mark.skipif(compat.AIRFLOW_V_3_1_PLUS, reason="3.1+ routes in-process runs as announced")
-def test_dag_test_task_lines_reach_longtaskid_on_3_0(
+def test_dag_test_task_lines_reach_longtaskid_when_nothing_is_announced(
     airflow_db, carol_sandbox, carol_remote_logging, monkeypatch
 ):
-    """3.0: in-process runs ship to ``LONGTASKID`` (the documented way there)."""
+    """In-process runs ship to ``LONGTASKID`` on every 3.x line (on 3.0 it is the only way)."""
     carol_task = carol_sandbox.create_task([{"status": "RUNNING", "after": 0}])
     monkeypatch.setenv("LONGTASKID", carol_task)
 
-    dag_run, _ = run_dag(load_dag("test_log_bridge"), run_conf={"carol_task_id": "not-this-one"})
+    dag_run, _ = run_dag(load_dag("test_log_bridge", dag_id="test_log_bridge_env"))
     assert carol_remote_logging.flush(10)
 
     assert dag_run.state == "success"
