@@ -1,5 +1,5 @@
 # The two commands a fresh clone needs: `make demo` and `make test`. Everything installs into .venv.
-.PHONY: demo test test-compat lint docs bootstrap clean
+.PHONY: demo test test-compat lint docs dist bootstrap clean
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -10,9 +10,9 @@ demo: bootstrap
 test: bootstrap
 	@scripts/test.sh
 
-# The oldest supported Airflow lines (3.1 on Python 3.10, 3.2 on Python 3.13), each in its own venv.
+# The other supported Airflow lines (2.11, 3.0, 3.1, 3.2; Python 3.11-3.13), each in its own venv.
 test-compat: bootstrap
-	@scripts/test-compat.sh
+	@scripts/test-compat.sh -j 2
 
 lint: bootstrap
 	@scripts/lint.sh
@@ -20,5 +20,11 @@ lint: bootstrap
 docs: bootstrap
 	.venv/bin/mkdocs build --strict --site-dir site
 
+# The release artifacts: dist/ gets the sdist and the wheel, then both are checked (scripts/check_dist.py).
+dist: bootstrap
+	rm -rf dist
+	.venv/bin/uv build --sdist --wheel --out-dir dist
+	.venv/bin/python scripts/check_dist.py dist/*
+
 clean:
-	rm -rf .venv .venv-pycarol .venv-airflow-3.1 .venv-airflow-3.2 .airflow .sandbox
+	rm -rf .venv .venv-pycarol .venv-airflow-* .airflow .sandbox dist

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 from typing import TypedDict
 
-from airflow.sdk.exceptions import AirflowException
-
-from airflow_provider_carol.compat import AirflowFailException
+from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException
 
 
 class CarolError(AirflowException):

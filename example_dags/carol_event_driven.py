@@ -18,63 +18,71 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from airflow.sdk import DAG, Asset, AssetWatcher, task
+from airflow.providers.common.compat.sdk import DAG, Asset, task
 
+from airflow_provider_carol.compat import AIRFLOW_V_3_0_PLUS
 from airflow_provider_carol.triggers.events import CarolStagingEventTrigger
 
-STAGING = "event_orders"
-records = Asset(
-    "carol_event_orders_records",
-    watchers=[
-        AssetWatcher(name="event_orders_records", trigger=CarolStagingEventTrigger(STAGING, poll_interval=5))
-    ],
-)
+# AssetWatcher (event-driven scheduling) is Airflow 3.0+: on Airflow 2.11 this file parses, defining no DAG.
+if AIRFLOW_V_3_0_PLUS:
+    from airflow.sdk import AssetWatcher
 
-with DAG(
-    dag_id="carol_event_driven",
-    schedule=[records],
-    start_date=datetime(2024, 1, 1),
-    catchup=False,
-    tags=["carol", "example"],
-    doc_md=__doc__,
-) as dag:
+    STAGING = "event_orders"
+    records = Asset(
+        "carol_event_orders_records",
+        watchers=[
+            AssetWatcher(
+                name="event_orders_records", trigger=CarolStagingEventTrigger(STAGING, poll_interval=5)
+            )
+        ],
+    )
 
-    @task
-    def check_records(**context: Any) -> list[dict[str, Any]]:
-        """Check every growth that triggered this run against Carol's count now; the events go to XCom."""
-        import logging
+    with DAG(
+        dag_id="carol_event_driven",
+        schedule=[records],
+        start_date=datetime(2024, 1, 1),
+        catchup=False,
+        tags=["carol", "example"],
+        doc_md=__doc__,
+    ) as dag:
 
-        from airflow_provider_carol.exceptions import CarolError
-        from airflow_provider_carol.hooks.carol import CarolHook
-        from airflow_provider_carol.hooks.events import staging_counts
-        from airflow_provider_carol.triggers.events import STAGING_EVENT
+        @task
+        def check_records(**context: Any) -> list[dict[str, Any]]:
+            """Check every growth that triggered this run against Carol's count now; the events go to XCom."""
+            import logging
 
-        log = logging.getLogger("carol_event_driven")
-        checked = []
-        with CarolHook() as hook:
-            for event in context["triggering_asset_events"][records]:
-                payload = event.extra.get("payload") or {}
-                if payload.get("event") != STAGING_EVENT:
-                    continue  # an event of this asset that no Carol trigger produced
-                staging, connector_id = payload["staging"], payload["connector_id"]
-                log.info(
-                    "Staging %s (connector %s): %d new records, %d -> %d.",
-                    staging,
-                    connector_id,
-                    payload["delta"],
-                    payload["previous_count"],
-                    payload["count"],
-                )
-                now = hook.run(staging_counts(staging, connector_id)).get(connector_id, 0)
-                if now < payload["count"]:
-                    raise CarolError(
-                        f"Staging {staging} of connector {connector_id} holds {now} records, fewer than the "
-                        f"{payload['count']} it held when the event fired: records were deleted since."
+            from airflow_provider_carol.exceptions import CarolError
+            from airflow_provider_carol.hooks.carol import CarolHook
+            from airflow_provider_carol.hooks.events import staging_counts
+            from airflow_provider_carol.triggers.events import STAGING_EVENT
+
+            log = logging.getLogger("carol_event_driven")
+            checked = []
+            with CarolHook() as hook:
+                for event in context["triggering_asset_events"][records]:
+                    payload = event.extra.get("payload") or {}
+                    if payload.get("event") != STAGING_EVENT:
+                        continue  # an event of this asset that no Carol trigger produced
+                    staging, connector_id = payload["staging"], payload["connector_id"]
+                    log.info(
+                        "Staging %s (connector %s): %d new records, %d -> %d.",
+                        staging,
+                        connector_id,
+                        payload["delta"],
+                        payload["previous_count"],
+                        payload["count"],
                     )
-                keys = ("staging", "connector_id", "count", "previous_count", "delta")
-                checked.append({k: payload[k] for k in keys})
-        if not checked:
-            log.info("No Carol staging event triggered this run: nothing to check.")
-        return checked
+                    now = hook.run(staging_counts(staging, connector_id)).get(connector_id, 0)
+                    if now < payload["count"]:
+                        raise CarolError(
+                            f"Staging {staging} of connector {connector_id} holds {now} records, fewer than "
+                            f"the {payload['count']} it held when the event fired: records were deleted "
+                            "since."
+                        )
+                    keys = ("staging", "connector_id", "count", "previous_count", "delta")
+                    checked.append({k: payload[k] for k in keys})
+            if not checked:
+                log.info("No Carol staging event triggered this run: nothing to check.")
+            return checked
 
-    check_records()
+        check_records()

@@ -33,7 +33,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from airflow.sdk import DAG, task
+from airflow.providers.common.compat.sdk import DAG, task
 
 from airflow_provider_carol.operators.bigquery import CarolBigQueryOperator
 from airflow_provider_carol.operators.connectors import CarolCreateConnectorOperator
@@ -86,8 +86,7 @@ with DAG(
         """Create the demo ERP: open orders in the SQL database, closed ones in a Parquet archive."""
         import pyarrow as pa
         import pyarrow.parquet as pq
-        from airflow.exceptions import AirflowNotFoundException  # airflow.sdk.exceptions from 3.2 only
-        from airflow.sdk import BaseHook
+        from airflow.providers.common.compat.sdk import AirflowNotFoundException, BaseHook
 
         params, run_id = params or {}, run_id or "manual"
         conn_id = params["sql_conn_id"]

@@ -15,7 +15,7 @@ import tempfile
 from datetime import datetime
 from pathlib import Path
 
-from airflow.sdk import DAG, task
+from airflow.providers.common.compat.sdk import DAG, task
 
 from airflow_provider_carol.operators.bigquery import CarolBigQueryOperator
 from airflow_provider_carol.operators.duckdb import CarolDuckDBOperator

@@ -6,13 +6,13 @@ cd "$(dirname "$0")/.."
 unset PYTHONDONTWRITEBYTECODE
 
 pick_python() {
-  for candidate in "${PYTHON:-}" python3.11 python3.12 python3.10 python3; do
+  for candidate in "${PYTHON:-}" python3.11 python3.12 python3.13 python3; do
     [ -n "$candidate" ] && command -v "$candidate" >/dev/null 2>&1 || continue
-    if "$candidate" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)'; then
+    if "$candidate" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)'; then
       echo "$candidate"; return
     fi
   done
-  echo "bootstrap: no Python >= 3.10 found (install python3.11)" >&2; exit 1
+  echo "bootstrap: no Python >= 3.11 found (install python3.11)" >&2; exit 1
 }
 
 if [ ! -x .venv/bin/uv ]; then

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator
+from importlib import metadata
 from pathlib import Path
 
 _HOME = tempfile.mkdtemp(prefix="carol-airflow-home-")
@@ -19,6 +20,9 @@ os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "tests" / "dags")
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_HOME}/airflow.db"
 os.environ["AIRFLOW__CORE__TEST_CONNECTION"] = "Enabled"
+# Airflow 2's unit-test configuration defaults to the LocalExecutor, which refuses this SQLite DB.
+if metadata.version("apache-airflow").startswith("2."):
+    os.environ["AIRFLOW__CORE__EXECUTOR"] = "SequentialExecutor"
 os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 # One Fernet key for the session and every child process it starts (dag.test() runs in subprocesses):
 # without it each Airflow process makes its own and cannot read what another encrypted in the shared DB.
@@ -59,16 +63,24 @@ def fresh_connection_form() -> Iterator[None]:
     afterwards so later hook lookups see the real (absent) packages again.
     """
     import sys
+    import types
 
-    from airflow.api_fastapi.core_api.services.ui.connections import HookMetaService
     from airflow.providers_manager import ProvidersManager
+
+    from airflow_provider_carol.compat import AIRFLOW_V_3_0_PLUS
+
+    def forget() -> None:
+        ProvidersManager()._cleanup()
+        if AIRFLOW_V_3_0_PLUS:  # 2.11's form is the webserver's (FAB): nothing cached besides the manager
+            from airflow.api_fastapi.core_api.services.ui.connections import HookMetaService
+
+            HookMetaService.hook_meta_data.cache_clear()
 
     stand_ins = ("wtforms", "flask_babel", "flask_appbuilder")
     before = {name for name in sys.modules if name.split(".")[0] in stand_ins}
-    ProvidersManager()._cleanup()
-    HookMetaService.hook_meta_data.cache_clear()
+    forget()
     yield
     for name in [n for n in sys.modules if n.split(".")[0] in stand_ins and n not in before]:
-        del sys.modules[name]
-    ProvidersManager()._cleanup()
-    HookMetaService.hook_meta_data.cache_clear()
+        if not isinstance(sys.modules[name], types.ModuleType):  # a stand-in, not the real package
+            del sys.modules[name]
+    forget()

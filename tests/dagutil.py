@@ -11,18 +11,33 @@ import requests
 DAGS = Path(__file__).resolve().parent / "dags"
 
 
-def load_dag(name: str, dag_id: str | None = None) -> Any:
-    """Import ``tests/dags/<name>.py`` and return its DAG (``dag`` or the one with ``dag_id``)."""
+def load_module(name: str) -> Any:
+    """Import ``tests/dags/<name>.py`` as a module, as Airflow's DAG processor parses a DAG file."""
     spec = importlib.util.spec_from_file_location(f"carol_test_dag_{name}", DAGS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def load_dag(name: str, dag_id: str | None = None) -> Any:
+    """Import ``tests/dags/<name>.py`` and return its DAG (``dag`` or the one with ``dag_id``)."""
+    module = load_module(name)
     if dag_id is None:
         return module.dag
     return next(v for v in vars(module).values() if getattr(v, "dag_id", None) == dag_id)
 
 
 def run_dag(dag: Any, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
-    """``dag.test()`` and the task instances by task id (mapped ones keyed ``task_id[i]``)."""
+    """``dag.test()`` and the task instances by task id (mapped ones keyed ``task_id[i]``).
+
+    Airflow 3's ``dag.test()`` writes the DAG (with its assets and asset aliases) to the metadata DB
+    first; 2.11's leaves that to the DAG processor, without which a dataset event through an alias
+    cannot be stored, so the DAG is written here as the DAG processor would.
+    """
+    from airflow_provider_carol.compat import AIRFLOW_V_3_0_PLUS
+
+    if not AIRFLOW_V_3_0_PLUS:
+        dag.sync_to_db()
     dag_run = dag.test(**kwargs)
     tis = {}
     for ti in dag_run.get_task_instances():
@@ -56,7 +71,7 @@ def create_sandbox_task(schedule: list[dict], **spec: Any) -> str:
 
     For test DAG files, which only know the connection (not the ``carol_sandbox`` fixture).
     """
-    from airflow.sdk import BaseHook
+    from airflow.providers.common.compat.sdk import BaseHook
 
     conn = BaseHook.get_connection("carol_default")
     url = f"{conn.extra_dejson.get('scheme', 'http')}://{conn.host}:{conn.port}/__sandbox/tasks"

@@ -1,9 +1,9 @@
-"""``airflow_provider_carol.compat`` on the Airflow it runs on: probes agree with the installed APIs, and
-every fallback does the same job and logs its one documented line.
+"""The provider on the Airflow it runs on: every module imports, ``airflow_provider_carol.compat``'s flags
+agree with the installed APIs, and every feature a line lacks degrades as docs/compatibility.md says.
 
-The suite runs on 3.1.8/Python 3.10, 3.2.2/Python 3.13 (``make test-compat``) and 3.3.2/Python 3.11
-(``make test``); on each, the branch of a test that does not apply asserts the other side instead, so
-nothing is skipped.
+The suite runs on 2.11.2/Python 3.11, 3.0.6/Python 3.12, 3.1.8/Python 3.11, 3.2.2/Python 3.13
+(``make test-compat``) and 3.3.2/Python 3.11 (``make test``); on each, the branch of a test that does
+not apply asserts the other side instead, so nothing is skipped.
 """
 
 from __future__ import annotations
@@ -14,21 +14,28 @@ import importlib
 import json
 import logging
 import pkgutil
-import sys
 
 import airflow
 import pytest
-from airflow.sdk import BaseOperator, Connection
+from airflow.providers.common.compat.sdk import (
+    AirflowFailException,
+    BaseOperator,
+    TaskDeferred,
+    redact,
+)
 from airflow.triggers.base import BaseTrigger
 
 import airflow_provider_carol
 from airflow_provider_carol import compat
+from airflow_provider_carol.exceptions import CarolAuthError, CarolConfigError
 from airflow_provider_carol.hooks.carol import CarolHook
+from airflow_provider_carol.hooks.carol_async import CarolAsyncHook
+from airflow_provider_carol.links.tasks import CarolTaskLink
+from airflow_provider_carol.triggers.events import CarolStagingEventTrigger, CarolTaskEventTrigger
 from airflow_provider_carol.triggers.tasks import CarolTaskTrigger, CarolTrackTasksTrigger
+from tests.formutil import carol_form
 
 COMPAT_LOGGER = "airflow_provider_carol.compat"
-#: True where the async connection API masks without a blocking round-trip (3.3.2+).
-ASYNC_API = hasattr(Connection, "aextra_dejson")
 
 
 @pytest.fixture
@@ -56,79 +63,87 @@ def test_every_provider_module_imports_on_this_airflow():
 
 
 def test_version_flags_match_the_installed_airflow():
-    assert str(compat.AIRFLOW_VERSION) == airflow.__version__.split("+")[0].split("rc")[0]
-    assert compat.AIRFLOW_VERSION.major == 3 and compat.AIRFLOW_VERSION.minor >= 1
-    assert (compat.AIRFLOW_VERSION.minor >= 2) == compat.AIRFLOW_V_3_2_PLUS
-    assert (compat.AIRFLOW_VERSION.minor >= 3) == compat.AIRFLOW_V_3_3_PLUS
+    version = tuple(int(part) for part in airflow.__version__.split("+")[0].split("rc")[0].split(".")[:2])
+    assert (compat.AIRFLOW_VERSION.major, compat.AIRFLOW_VERSION.minor) == version
+    assert version >= (2, 11)
+    flags = (
+        compat.AIRFLOW_V_3_0_PLUS,
+        compat.AIRFLOW_V_3_1_PLUS,
+        compat.AIRFLOW_V_3_2_PLUS,
+        compat.AIRFLOW_V_3_3_PLUS,
+    )
+    assert flags == tuple(version >= (3, minor) for minor in range(4))
 
 
-def test_probes_agree_with_the_apis_they_stand_for():
-    import airflow.sdk
-    from airflow.providers_manager import ProvidersManager
-
-    assert compat.trigger_on_kill_supported() == hasattr(BaseTrigger, "on_kill") == compat.AIRFLOW_V_3_3_PLUS
-    assert compat.resumable_jobs_supported() == hasattr(airflow.sdk, "ResumableJobMixin")
-    assert compat.resumable_jobs_supported() == compat.AIRFLOW_V_3_3_PLUS
-    # 3.2 added the loader of conn-fields/ui-field-behaviour from provider info.
-    assert compat.connection_form_in_provider_info() == hasattr(ProvidersManager, "_load_ui_metadata")
-    assert compat.remote_logging_provider_key_supported() == hasattr(
-        ProvidersManager, "initialize_providers_remote_logging"
+def sdk_has(module: str, name: str) -> bool:
+    """Whether the task SDK (Airflow 3) has ``module.name``; 2.11 has no task SDK at all."""
+    return importlib.util.find_spec("airflow.sdk") is not None and hasattr(
+        importlib.import_module(module), name
     )
 
 
-def test_config_and_exceptions_are_the_ones_the_task_sdk_uses():
-    from airflow import exceptions as core_exceptions
+def test_the_flags_agree_with_the_apis_they_stand_for():
+    """Each documented difference is decided by a flag; the flag matches the API it stands for."""
+    import airflow.triggers.base
+    from airflow.providers_manager import ProvidersManager
 
-    assert compat.conf.getboolean("core", "unit_test_mode") is True
-    if compat.AIRFLOW_V_3_2_PLUS:
-        from airflow.sdk import exceptions as sdk_exceptions
+    apis = {
+        "task SDK": (importlib.util.find_spec("airflow.sdk") is not None, compat.AIRFLOW_V_3_0_PLUS),
+        "BaseEventTrigger": (hasattr(airflow.triggers.base, "BaseEventTrigger"), compat.AIRFLOW_V_3_0_PLUS),
+        "BaseTrigger.on_kill": (hasattr(BaseTrigger, "on_kill"), compat.AIRFLOW_V_3_3_PLUS),
+        # The task state store came with ResumableJobMixin (common-compat stands in for the mixin only).
+        "ResumableJobMixin": (sdk_has("airflow.sdk", "ResumableJobMixin"), compat.AIRFLOW_V_3_3_PLUS),
+        "conn-fields loader": (hasattr(ProvidersManager, "_load_ui_metadata"), compat.AIRFLOW_V_3_2_PLUS),
+        "remote-logging key": (
+            hasattr(ProvidersManager, "initialize_providers_remote_logging"),
+            compat.AIRFLOW_V_3_3_PLUS,
+        ),
+    }
+    assert {api: found for api, (found, flag) in apis.items() if found != flag} == {}
 
-        assert compat.TaskDeferred is sdk_exceptions.TaskDeferred
-        assert compat.AirflowSensorTimeout is sdk_exceptions.AirflowSensorTimeout
-    else:
-        assert compat.TaskDeferred is vars(core_exceptions)["TaskDeferred"]
-        assert compat.AirflowSensorTimeout is vars(core_exceptions)["AirflowSensorTimeout"]
-    assert compat.AirflowNotFoundException is core_exceptions.AirflowNotFoundException
 
+def test_provider_exceptions_are_the_ones_this_airflow_raises_and_catches():
+    """``CarolConfigError``/``CarolAuthError`` fail the task at once: this line's AirflowFailException."""
+    assert issubclass(CarolConfigError, AirflowFailException)
+    assert issubclass(CarolAuthError, AirflowFailException)
     trigger = CarolTaskTrigger("t-1")
-    with pytest.raises(compat.TaskDeferred) as deferred:  # what BaseOperator.defer raises here
+    with pytest.raises(TaskDeferred) as deferred:  # what BaseOperator.defer raises on this line
         BaseOperator(task_id="t").defer(trigger=trigger, method_name="execute_complete")
     assert deferred.value.trigger is trigger
 
 
-async def test_async_connection_lookup_reads_the_same_connection_on_every_line(carol_sandbox, compat_log):
-    expected = json.loads(carol_sandbox.connection_json("password"))
-    for _ in range(2):
-        conn = await compat.aget_connection("carol_default")
-        extras = await compat.aextra_dejson(conn)
-    assert (conn.conn_type, conn.login, conn.password) == ("carol", expected["login"], expected["password"])
-    assert extras == expected["extra"]
-    lines = compat_lines(compat_log)
-    if ASYNC_API:
-        assert lines == []
-    else:  # documented fallback: the sync lookup in a worker thread, said once per process
-        assert len(lines) == 2, lines
-        assert "sync lookup in a worker thread" in lines[0]
-        assert "sync extra_dejson in a worker thread" in lines[1]
-        assert all(line.startswith(f"Airflow {compat.AIRFLOW_VERSION}: ") for line in lines)
+def test_the_task_link_reads_the_key_airflow_3_writes():
+    """Airflow 3 pushes and reads ``_link_<class>``; on 2.11 the link names the same key itself."""
+    assert CarolTaskLink().xcom_key == "_link_CarolTaskLink"
+
+
+def test_no_task_context_outside_a_task_on_every_line():
+    """``get_current_context`` outside a task raises RuntimeError on 3.x but AirflowException on 2.11
+    (without the standard provider); the provider's callers treat both as "not in a task"."""
+    from airflow_provider_carol.hooks.bigquery.labels import airflow_labels
+    from airflow_provider_carol.hooks.core.durable import state_store
+    from airflow_provider_carol.hooks.staging.batches import airflow_task_key
+
+    assert airflow_labels() == {}
+    assert airflow_task_key() is None
+    assert state_store(purpose="a test") is None
 
 
 async def test_async_masking_masks_on_every_line(compat_log):
-    from airflow.sdk._shared.secrets_masker import _secrets_masker
-
     secret = "compat-secret-5be1c0de"
     await compat.amask_secret(secret)
     await compat.amask_secret(secret)
-    assert secret not in str(_secrets_masker().redact(f"token={secret}"))
+    assert secret not in str(redact(f"token={secret}"))
     lines = compat_lines(compat_log)
-    if hasattr(sys.modules["airflow.sdk.log"], "amask_secret"):
+    if sdk_has("airflow.sdk.log", "amask_secret"):
         assert lines == []
-    else:
+    else:  # documented fallback: the sync mask_secret in a worker thread, said once per process
         assert len(lines) == 1 and "sync mask_secret in a worker thread" in lines[0]
+        assert lines[0].startswith(f"Airflow {compat.AIRFLOW_VERSION}: ")
 
 
-async def test_the_async_fallbacks_never_block_the_event_loop(carol_sandbox):
-    """A ticker on the loop keeps running while the connection is read and a secret masked."""
+async def test_the_async_connection_and_masking_never_block_the_event_loop(carol_sandbox):
+    """A ticker on the loop keeps running while the async hook reads its connection and masks a secret."""
     ticks = 0
 
     async def ticker() -> None:
@@ -140,10 +155,11 @@ async def test_the_async_fallbacks_never_block_the_event_loop(carol_sandbox):
     task = asyncio.ensure_future(ticker())
     await asyncio.sleep(0)
     before = ticks
-    conn = await compat.aget_connection("carol_default")
-    await compat.aextra_dejson(conn)
+    config = await CarolAsyncHook().get_config()
     await compat.amask_secret("compat-secret-loop-7d1f")
     task.cancel()
+    expected = json.loads(carol_sandbox.connection_json("password"))
+    assert (config.conn_id, config.login) == ("carol_default", expected["login"])
     assert ticks > before
 
 
@@ -155,7 +171,7 @@ def test_cancel_on_kill_says_once_when_a_deferred_kill_cannot_cancel(trigger_cla
     trigger_class(*args, cancel_on_kill=True)
     trigger_class(*args, cancel_on_kill=True)
     lines = compat_lines(compat_log)
-    if compat.trigger_on_kill_supported():
+    if compat.AIRFLOW_V_3_3_PLUS:
         assert lines == []
     else:  # documented degradation: the triggerer never calls on_kill before 3.3
         assert len(lines) == 1, lines
@@ -163,33 +179,39 @@ def test_cancel_on_kill_says_once_when_a_deferred_kill_cannot_cancel(trigger_cla
         assert [r.levelno for r in compat_log.records if r.name == COMPAT_LOGGER] == [logging.WARNING]
 
 
+def test_event_triggers_build_everywhere_and_say_once_where_no_watcher_runs_them(compat_log):
+    """2.11 has no AssetWatcher: the triggers still build (DAG files parse) and say so once."""
+    CarolTaskEventTrigger("carol_default")
+    CarolStagingEventTrigger("orders")
+    lines = compat_lines(compat_log)
+    if compat.AIRFLOW_V_3_0_PLUS:
+        assert lines == []
+    else:
+        assert len(lines) == 1, lines
+        assert "CarolTaskEventTrigger needs an AssetWatcher (Airflow 3.0+)" in lines[0]
+
+
 def test_legacy_connection_form_is_built_from_the_declared_conn_fields(fresh_connection_form):
-    """The classmethods Airflow 3.1 reads; 3.2+ reads conn-fields and never calls them."""
+    """The classmethods Airflow < 3.2 reads (2.11's FAB webserver, the 3.0 and 3.1 API servers); 3.2+
+    reads conn-fields and never calls them. Either way the UI shows the declared fields."""
     from airflow_provider_carol.get_provider_info import CONN_FIELDS, UI_FIELD_BEHAVIOUR
 
-    assert "get_connection_form_widgets" in CarolHook.__dict__  # 3.1 looks only at the class itself
+    assert "get_connection_form_widgets" in CarolHook.__dict__  # Airflow looks only at the class itself
     assert "get_ui_field_behaviour" in CarolHook.__dict__
-    behaviour = CarolHook.get_ui_field_behaviour()
-    assert behaviour == {
+    assert CarolHook.get_ui_field_behaviour() == {
         "hidden_fields": UI_FIELD_BEHAVIOUR["hidden-fields"],
         "relabeling": UI_FIELD_BEHAVIOUR["relabeling"],
         "placeholders": UI_FIELD_BEHAVIOUR["placeholders"],
     }
-    from airflow.api_fastapi.core_api.services.ui.connections import HookMetaService
-
-    meta = next(m for m in HookMetaService.hook_meta_data() if m.connection_type == "carol")
-    assert set(meta.extra_fields) == set(CONN_FIELDS)
+    extras, _ = carol_form()
+    assert set(extras) == set(CONN_FIELDS)
     for name, field in CONN_FIELDS.items():
-        shown = meta.extra_fields[name]["schema"]
-        assert shown["title"] == field["label"], name
-        assert shown.get("enum") == field["schema"].get("enum"), name
-        assert shown.get("format") == field["schema"].get("format"), name
+        declared = {key: field["schema"].get(key) for key in ("enum", "format")}
+        assert extras[name] == {"title": field["label"], **declared}, name
 
 
-def test_staging_chunks_are_gzip_members_on_this_python():
-    """zlib.compress takes wbits only from Python 3.11; the sender's compressor works on 3.10 too."""
-    import logging
-
+def test_staging_chunks_are_gzip_members():
+    """The sender's compressor yields one gzip member per chunk (what Carol's intake reads)."""
     from airflow_provider_carol.hooks.staging.codec import Chunk
     from airflow_provider_carol.hooks.staging.sender import IntakeSender
 

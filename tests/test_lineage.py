@@ -277,7 +277,7 @@ def test_a_send_dag_runs_unchanged_without_the_openlineage_provider(airflow_db, 
 
 
 def test_file_names_follow_the_openlineage_spec_and_drop_connection_ids(tmp_path, monkeypatch):
-    from airflow.sdk import ObjectStoragePath
+    from airflow.providers.common.compat.sdk import ObjectStoragePath
 
     from airflow_provider_carol.lineage import file_location
 

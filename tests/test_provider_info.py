@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.formutil import carol_form
+
 CONTRACT_EXTRAS = {
     "auth_type",
     "tenant",
@@ -32,20 +34,16 @@ def test_provider_and_hook_are_registered():
 
 
 def test_connection_form_shows_every_contract_field_with_a_label(fresh_connection_form):
-    from airflow.api_fastapi.core_api.services.ui.connections import HookMetaService
-
-    meta = next(m for m in HookMetaService.hook_meta_data() if m.connection_type == "carol")
-    extras = meta.extra_fields
+    extras, standard = carol_form()
     assert set(extras) >= CONTRACT_EXTRAS
     for name in CONTRACT_EXTRAS:
-        assert extras[name]["schema"]["title"], name
-    assert extras["auth_type"]["schema"]["enum"] == ["api_key", "password", "token"]
-    assert extras["refresh_token"]["schema"]["format"] == "password"
-    standard = meta.standard_fields
-    assert standard.url_schema.hidden is True
-    assert standard.password.title == "Password / access token / API key"
-    assert standard.login.title == "User e-mail (password auth)"
-    assert standard.port.hidden is False  # 3.3.2 UI bug: a hidden/empty port breaks the row's Test button
+        assert extras[name]["title"], name
+    assert extras["auth_type"]["enum"] == ["api_key", "password", "token"]
+    assert extras["refresh_token"]["format"] == "password"
+    assert standard["schema"]["hidden"] is True
+    assert standard["password"]["title"] == "Password / access token / API key"
+    assert standard["login"]["title"] == "User e-mail (password auth)"
+    assert standard["port"]["hidden"] is False  # 3.3.2 UI bug: a hidden/empty port breaks the Test button
 
 
 def test_airflow_providers_list_shows_the_provider(airflow_home: Path):

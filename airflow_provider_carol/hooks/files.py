@@ -15,7 +15,7 @@ from airflow_provider_carol.exceptions import CarolConfigError
 
 if TYPE_CHECKING:
     import pyarrow as pa
-    from airflow.sdk import ObjectStoragePath
+    from airflow.providers.common.compat.sdk import ObjectStoragePath
 
 FORMATS = ("parquet", "csv", "ndjson", "ipc")
 #: Other names accepted for a format (``json`` was the DuckDB operator's name for NDJSON).
@@ -62,7 +62,7 @@ def file_format_of(path: FilePath, file_format: str | None = None) -> str:
 
 def expand_paths(path: object) -> list[FilePath]:
     """Files named by a path, a glob, an ``ObjectStoragePath`` or a list of those (globs sorted)."""
-    from airflow.sdk import ObjectStoragePath
+    from airflow.providers.common.compat.sdk import ObjectStoragePath
 
     if isinstance(path, list | tuple):
         return [found for item in path for found in expand_paths(item)]

@@ -9,18 +9,25 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperatorLink
-from airflow.sdk.execution_time.xcom import XCom
+from airflow.providers.common.compat.sdk import BaseOperatorLink, XCom
+
+from airflow_provider_carol.compat import AIRFLOW_V_3_0_PLUS
 
 if TYPE_CHECKING:
-    from airflow.sdk import BaseOperator
-    from airflow.sdk.types import TaskInstanceKey
+    from airflow.providers.common.compat.sdk import BaseOperator, TaskInstanceKey
 
 
 class CarolTaskLink(BaseOperatorLink):
     """Button "Carol task": ``{scheme}://{api host}/{tenant}/carol-ui/tasks/{task_id}`` (docs/links.md)."""
 
     name = "Carol task"
+
+    if not AIRFLOW_V_3_0_PLUS:  # Airflow 3's BaseOperatorLink names the key; 2.11's has no xcom_key
+
+        @property
+        def xcom_key(self) -> str:
+            """The XCom key of the URL, named as Airflow 3 names it (``_link_CarolTaskLink``)."""
+            return f"_link_{type(self).__name__}"
 
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
         """The URL the task pushed under :attr:`xcom_key`, or ``""`` before the Carol task exists."""

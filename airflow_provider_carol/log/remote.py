@@ -135,7 +135,7 @@ class CarolRemoteLogIO:
         ``remote_task_handler_kwargs`` (JSON) may set ``batch_size``, ``flush_interval``, ``max_queue`` and
         ``upload_timeout``; other keys are left to Airflow's file task handler.
         """
-        from airflow_provider_carol.compat import conf
+        from airflow.providers.common.compat.sdk import conf
 
         base = conf.get("logging", "base_log_folder")
         remote_base = conf.get("logging", "remote_base_log_folder", fallback="") or "carol://carol_default"
@@ -221,9 +221,8 @@ class CarolRemoteLogIO:
         name = getattr(handle, "name", None)
         if isinstance(name, str) and name.startswith(self.base_log_folder + os.sep):
             return self._relative(name)  # the supervisor's task log file
-        runner = sys.modules.get("airflow.sdk.execution_time.task_runner")
-        comms = getattr(runner, "SUPERVISOR_COMMS", None)
-        if type(comms).__name__ != "InProcessSupervisorComms":
+        comms = _in_process_comms()
+        if comms is None:
             return None  # a task subprocess (its supervisor ships) or no task at all
         # dag.test(): no supervisor and no file; the in-process Execution API logs here too, skip it.
         name = (event.get("logger") if isinstance(event, dict) else None) or getattr(logger, "name", "")
@@ -282,6 +281,13 @@ class CarolRemoteLogIO:
             )
 
 
+def _in_process_comms() -> Any:
+    """The in-process supervisor's comms of a ``dag.test()``/``airflow dags test`` task, else None."""
+    runner = sys.modules.get("airflow.sdk.execution_time.task_runner")
+    comms = getattr(runner, "SUPERVISOR_COMMS", None)
+    return comms if type(comms).__name__ == "InProcessSupervisorComms" else None
+
+
 def format_event(event: Any) -> str:
     """One Carol log line from a structlog event: the message, ``key=value`` extras, the exception."""
     if not isinstance(event, dict):
@@ -327,6 +333,15 @@ def send_task_logs_to(carol_task_id: str) -> None:
         raise ValueError(f"carol_task_id must be a non-empty string, not {carol_task_id!r}")
     import structlog
 
+    from airflow_provider_carol.compat import AIRFLOW_V_3_1_PLUS, log_degraded
+
+    if not AIRFLOW_V_3_1_PLUS and _in_process_comms() is not None:
+        log_degraded(
+            "in_process_log_announcement",
+            "in-process task runs (dag.test(), airflow dags test) never hand structlog events to remote-log "
+            "processors before Airflow 3.1, so send_task_logs_to/carol_log_task route nothing there; set "
+            "LONGTASKID instead. Tasks run by an executor ship as announced.",
+        )
     structlog.get_logger("airflow_provider_carol.log").info(
         "Task log lines go to Carol long task %s", carol_task_id, **{LOG_TASK_ID_KEY: carol_task_id}
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from airflow.sdk import Context
+from airflow.providers.common.compat.sdk import Context
 
 from airflow_provider_carol.hooks.core.endpoints import API_PREFIX
 from airflow_provider_carol.operators.base import CarolBaseOperator

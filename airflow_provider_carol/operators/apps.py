@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from airflow.sdk import Context
+from airflow.providers.common.compat.sdk import Context
 
 from airflow_provider_carol.hooks.tasks.models import CarolTask
 from airflow_provider_carol.operators.base import CarolBaseOperator

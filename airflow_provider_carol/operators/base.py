@@ -13,9 +13,8 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from airflow.sdk import BaseOperator
+from airflow.providers.common.compat.sdk import AirflowTaskTimeout, BaseOperator
 
-from airflow_provider_carol.compat import AirflowTaskTimeout
 from airflow_provider_carol.exceptions import CarolConfigError, CarolError, CarolTaskFailed
 from airflow_provider_carol.hooks.carol import CarolHook
 from airflow_provider_carol.hooks.core.redaction import redact_text

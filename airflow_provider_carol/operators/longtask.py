@@ -12,9 +12,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any, NoReturn
 
-from airflow.sdk import Context
+from airflow.providers.common.compat.sdk import Context, conf
 
-from airflow_provider_carol.compat import conf
 from airflow_provider_carol.exceptions import CarolNotFound, CarolStartedUnreadable, CarolTaskFailed
 from airflow_provider_carol.hooks.core.durable import StateStore, forget, state_store
 from airflow_provider_carol.hooks.tasks.models import CarolTask

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from airflow.sdk import Asset, AssetAlias, Context, XComArg
+from airflow.providers.common.compat.sdk import Asset, AssetAlias, Context, XComArg
 
 from airflow_provider_carol.hooks.staging import schema as schemas
 from airflow_provider_carol.hooks.staging import sources

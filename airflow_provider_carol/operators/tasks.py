@@ -15,9 +15,8 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any, NoReturn
 
-from airflow.sdk import Context
+from airflow.providers.common.compat.sdk import Context, conf
 
-from airflow_provider_carol.compat import conf
 from airflow_provider_carol.exceptions import CarolConfigError, CarolError, CarolTaskFailed
 from airflow_provider_carol.hooks.core.durable import StateStore, forget, state_store
 from airflow_provider_carol.hooks.tasks.polling import (

@@ -25,8 +25,10 @@ import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
-from airflow.triggers.base import BaseEventTrigger, TriggerEvent
+from airflow.providers.common.compat.triggers import BaseEventTrigger
+from airflow.triggers.base import TriggerEvent
 
+from airflow_provider_carol import compat
 from airflow_provider_carol.exceptions import CarolConfigError, CarolError
 from airflow_provider_carol.hooks.carol_async import CarolAsyncHook
 from airflow_provider_carol.hooks.core.transport import RetryPolicy
@@ -79,6 +81,7 @@ class _CarolEventTrigger(BaseEventTrigger, Generic[M]):
         hook_params: Mapping[str, object] | None,
     ) -> None:
         super().__init__()
+        compat.warn_event_triggers_unsupported(type(self).__name__)
         if not isinstance(carol_conn_id, str) or not carol_conn_id:
             raise CarolConfigError(f"carol_conn_id must be a non-empty string, got {carol_conn_id!r}.")
         if not float(poll_interval) > 0 or float(max_poll_interval) < float(poll_interval):

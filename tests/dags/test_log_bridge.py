@@ -2,6 +2,7 @@
 
 ``start`` pushes the Carol task id (from ``dag_run.conf``) under ``LOG_TASK_ID_KEY``; ``work`` declares
 with ``carol_log_task(from_task="start")`` that its lines go there; ``fixed`` names the task itself.
+``test_log_bridge_env``'s task announces nothing: ``LONGTASKID`` routes it.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from airflow.sdk import DAG, BaseOperator, task
+from airflow.providers.common.compat.sdk import DAG, BaseOperator, task
 
 from airflow_provider_carol.log import LOG_TASK_ID_KEY, carol_log_task
 
@@ -40,3 +41,9 @@ with DAG(dag_id="test_log_bridge", schedule=None, start_date=datetime(2024, 1, 1
 
     work = ChattyOperator(task_id="work", tag="work", on_execute_callback=carol_log_task(from_task="start"))
     start() >> work
+
+
+with DAG(
+    dag_id="test_log_bridge_env", schedule=None, start_date=datetime(2024, 1, 1), catchup=False
+) as env_dag:
+    ChattyOperator(task_id="work", tag="work")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from airflow.sdk import DAG
+from airflow.providers.common.compat.sdk import DAG
 
 from airflow_provider_carol.operators.api import CarolApiOperator
 from airflow_provider_carol.operators.apps import CarolAppSettingsOperator, CarolRunAppProcessOperator

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from airflow.sdk import DAG
+from airflow.providers.common.compat.sdk import DAG
 
 from airflow_provider_carol.operators.staging import CarolStagingSendOperator
 from tests.dagutil import crash_test_hooks

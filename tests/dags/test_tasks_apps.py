@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from airflow.sdk import DAG
+from airflow.providers.common.compat.sdk import DAG
 
 from airflow_provider_carol.operators.apps import CarolRunAppProcessOperator
 from airflow_provider_carol.sensors.tasks import CarolTaskSensor

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from airflow.sdk import DAG, task
+from airflow.providers.common.compat.sdk import DAG, task
 
 from airflow_provider_carol.sensors.tasks import CarolTaskSensor
 from tests.dagutil import create_sandbox_task, steps

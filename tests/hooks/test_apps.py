@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from airflow.providers.common.compat.sdk import AirflowFailException
 
-from airflow_provider_carol.compat import AirflowFailException
 from airflow_provider_carol.exceptions import (
     CarolApiError,
     CarolConfigError,

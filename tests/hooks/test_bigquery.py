@@ -6,7 +6,7 @@ import datetime as dt
 
 import pyarrow as pa
 import pytest
-from airflow.sdk.log import redact
+from airflow.providers.common.compat.sdk import redact
 
 from airflow_provider_carol.exceptions import CarolApiError, CarolBigQueryError, CarolConfigError
 from airflow_provider_carol.hooks.bigquery.keys import TEMPORARY_KEYS, TemporaryKey, parse_key_expiry

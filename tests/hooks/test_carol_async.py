@@ -6,7 +6,7 @@ import asyncio
 import threading
 
 import pytest
-from airflow.sdk import BaseHook, Connection
+from airflow.providers.common.compat.sdk import BaseHook, Connection
 
 from airflow_provider_carol.exceptions import CarolApiError, CarolAuthError, CarolNotFound
 from airflow_provider_carol.hooks.carol import CarolHook
@@ -20,8 +20,8 @@ TOKEN_PATH = "/api/v5/oauth2/token"
 def no_sync_lookup(monkeypatch) -> list[str]:
     """Fail loudly if the connection is read with the sync API on the event loop (it blocks it).
 
-    Before Airflow 3.3.2 the documented fallback (``compat.aget_connection``) reads it with the sync API
-    in a worker thread, where blocking is safe: allowed, and the calls are returned for the test to count.
+    Before Airflow 3.3.2 common-compat's ``get_async_connection`` reads it with the sync API in a worker
+    thread, where blocking is safe: allowed, and the calls are returned for the test to count.
     """
     original = BaseHook.get_connection.__func__
     calls: list[str] = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from airflow.sdk import BaseHook, Connection
+from airflow.providers.common.compat.sdk import BaseHook, Connection
 
 from airflow_provider_carol.exceptions import CarolConfigError
 from airflow_provider_carol.hooks.core.config import CarolConnectionConfig

@@ -54,7 +54,7 @@ def test_parquet_csv_and_gzipped_ndjson_stream_in_order(files):
 
 
 def test_globs_and_object_storage_paths_are_expanded(files):
-    from airflow.sdk import ObjectStoragePath
+    from airflow.providers.common.compat.sdk import ObjectStoragePath
 
     assert ids_of(sources.SourceSpec(path=str(files / "part-*"))) == list(range(500))
     storage = ObjectStoragePath(f"file://{files}/part-0.parquet")

@@ -16,7 +16,10 @@ from airflow_provider_carol import compat
 from airflow_provider_carol.log import CarolRemoteLogIO
 from tests.dagutil import load_dag, run_dag
 
-pytestmark = pytest.mark.dag
+pytestmark = [
+    pytest.mark.dag,
+    pytest.mark.skipif(not compat.AIRFLOW_V_3_0_PLUS, reason="RemoteLogIO is Airflow 3.0+"),
+]
 
 WORK_LINES = [
     ("INFO", "work self.log line 0"),
@@ -34,23 +37,45 @@ def carol_lines(sandbox, task_id):
 
 
 def test_dag_test_task_lines_reach_the_carol_task_named_by_an_upstream(
-    airflow_db, carol_sandbox, carol_remote_logging
+    airflow_db, carol_sandbox, carol_remote_logging, caplog
 ):
     assert isinstance(carol_remote_logging, CarolRemoteLogIO)
     carol_task = carol_sandbox.create_task([{"status": "RUNNING", "after": 0}])
+    compat._reported.clear()
 
     dag_run, _ = run_dag(load_dag("test_log_bridge"), run_conf={"carol_task_id": carol_task})
     assert carol_remote_logging.flush(10)
 
     assert dag_run.state == "success"
     lines = carol_lines(carol_sandbox, carol_task)
+    degraded = [r.getMessage() for r in caplog.records if r.name == "airflow_provider_carol.compat"]
+    if compat.AIRFLOW_V_3_1_PLUS:
+        assert [line for line in lines if line[1].startswith("work ")] == WORK_LINES
+        assert ("INFO", f"Task log lines go to Carol long task {carol_task}") in lines
+        assert not any("Execution API" in m or "Task instance state updated" in m for _, m in lines)
+        assert degraded == []
+    else:  # 3.0's in-process logging hides the announcement from the processor: documented, said once
+        assert lines == []
+        assert len(degraded) == 1 and "set LONGTASKID instead" in degraded[0], degraded
+
+
+def test_dag_test_task_lines_reach_longtaskid_when_nothing_is_announced(
+    airflow_db, carol_sandbox, carol_remote_logging, monkeypatch
+):
+    """In-process runs ship to ``LONGTASKID`` on every 3.x line (on 3.0 it is the only way)."""
+    carol_task = carol_sandbox.create_task([{"status": "RUNNING", "after": 0}])
+    monkeypatch.setenv("LONGTASKID", carol_task)
+
+    dag_run, _ = run_dag(load_dag("test_log_bridge", dag_id="test_log_bridge_env"))
+    assert carol_remote_logging.flush(10)
+
+    assert dag_run.state == "success"
+    lines = carol_lines(carol_sandbox, carol_task)
     assert [line for line in lines if line[1].startswith("work ")] == WORK_LINES
-    assert ("INFO", f"Task log lines go to Carol long task {carol_task}") in lines
-    assert not any("Execution API" in m or "Task instance state updated" in m for _, m in lines)
 
 
 def test_a_carol_outage_during_logging_does_not_fail_the_task(
-    airflow_db, carol_sandbox, carol_remote_logging
+    airflow_db, carol_sandbox, carol_remote_logging, monkeypatch
 ):
     carol_task = carol_sandbox.create_task([{"status": "RUNNING", "after": 0}])
     carol_sandbox.add_fault("/api/v1/tasks/*/logs", method="POST", status=503, times=100)
@@ -60,6 +85,8 @@ def test_a_carol_outage_during_logging_does_not_fail_the_task(
         def emit(self, record: logging.LogRecord) -> None:
             reports.append(record.getMessage())
 
+    if not compat.AIRFLOW_V_3_1_PLUS:  # in-process runs route by LONGTASKID only before 3.1
+        monkeypatch.setenv("LONGTASKID", carol_task)
     bridge = logging.getLogger("airflow_provider_carol.log")
     collector = Collect(logging.WARNING)
     bridge.addHandler(collector)
@@ -96,9 +123,9 @@ def test_supervised_task_subprocess_ships_from_the_supervisor(
         ti.state = TaskInstanceState.QUEUED
         ti.try_number += 1
         session.commit()
+        versioned = {"dag_version_id": UUID(str(ti.dag_version_id))} if compat.AIRFLOW_V_3_1_PLUS else {}
         workload = TaskInstance(id=UUID(str(ti.id)), task_id=ti.task_id, dag_id=ti.dag_id, run_id=ti.run_id,
-                                try_number=ti.try_number, map_index=ti.map_index,
-                                dag_version_id=UUID(str(ti.dag_version_id)))
+                                try_number=ti.try_number, map_index=ti.map_index, **versioned)
     log_path = f"dag_id={ti.dag_id}/run_id={ti.run_id}/task_id={ti.task_id}/attempt={ti.try_number}.log"
 
     exit_code = supervise_task(ti=workload, bundle_info=BundleInfo(name="dags-folder", version=None),

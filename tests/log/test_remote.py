@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import sys
 from datetime import datetime, timezone
 from types import SimpleNamespace
@@ -20,6 +21,9 @@ import pytest
 from airflow_provider_carol import compat
 from airflow_provider_carol.log import LOG_TASK_ID_KEY, CarolRemoteLogIO
 from tests.log.conftest import forget_logging_config
+
+#: The tests that run lines through Airflow 3's supervisor; 2.11 has no RemoteLogIO (and no supervisor).
+needs_remote_log_io = pytest.mark.skipif(not compat.AIRFLOW_V_3_0_PLUS, reason="RemoteLogIO is Airflow 3.0+")
 
 REL = "dag_id=d/run_id=r/task_id=t/attempt=1.log"
 CONFIG_MODULE = "airflow_provider_carol.log.config"
@@ -55,6 +59,7 @@ def carol_lines(sandbox: Any, task_id: str) -> list[tuple[str, str]]:
     return [(e["mdmLogLevel"], e["mdmLogMessage"]) for e in sandbox.task(task_id)["logs"]]
 
 
+@needs_remote_log_io
 def test_lines_before_and_after_the_announcement_go_to_the_announced_task(
     carol_sandbox, carol_remote_logging
 ):
@@ -79,6 +84,7 @@ def test_lines_before_and_after_the_announcement_go_to_the_announced_task(
     ]
 
 
+@needs_remote_log_io
 def test_a_second_upload_of_the_same_log_sends_nothing_twice(carol_sandbox, carol_remote_logging):
     from airflow.sdk.log import upload_to_remote
 
@@ -90,6 +96,7 @@ def test_a_second_upload_of_the_same_log_sends_nothing_twice(carol_sandbox, caro
     assert carol_lines(carol_sandbox, task_id) == [("INFO", "once")]
 
 
+@needs_remote_log_io
 def test_without_a_carol_task_lines_stay_in_the_airflow_log(
     carol_sandbox, carol_remote_logging, airflow_home
 ):
@@ -100,6 +107,7 @@ def test_without_a_carol_task_lines_stay_in_the_airflow_log(
     assert "nobody asked for Carol" in written
 
 
+@needs_remote_log_io
 def test_longtaskid_routes_a_task_that_announces_nothing(
     carol_sandbox, carol_remote_logging, monkeypatch, airflow_home
 ):
@@ -116,6 +124,7 @@ def test_longtaskid_routes_a_task_that_announces_nothing(
         assert carol_lines(carol_sandbox, task_id) == [("INFO", "a")]
 
 
+@needs_remote_log_io
 def test_secrets_are_masked_before_they_leave(carol_sandbox, carol_remote_logging):
     from airflow.sdk.log import mask_secret
 
@@ -155,22 +164,54 @@ def test_from_config_rejects_bad_settings(monkeypatch, folder, kwargs, message):
 
 @pytest.mark.parametrize(("enabled", "folder"), [("True", "carol://carol_logs"), ("False", "carol://x"),
                                                  ("True", "s3://bucket")])
-def test_logging_config_module_exports_what_airflow_reads(monkeypatch, enabled, folder):
+def test_logging_config_module_exports_what_airflow_reads(monkeypatch, caplog, enabled, folder):
     monkeypatch.setenv("AIRFLOW__LOGGING__REMOTE_LOGGING", enabled)
     monkeypatch.setenv("AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER", folder)
     monkeypatch.delenv("AIRFLOW__LOGGING__REMOTE_LOG_CONN_ID", raising=False)
     monkeypatch.delitem(sys.modules, "airflow_provider_carol.log.config", raising=False)
 
-    module = importlib.import_module("airflow_provider_carol.log.config")
+    compat._reported.clear()
+    with caplog.at_level(logging.WARNING, logger="airflow_provider_carol.compat"):
+        module = importlib.import_module("airflow_provider_carol.log.config")
 
     assert module.LOGGING_CONFIG["handlers"]["task"]["class"].endswith("FileTaskHandler")
-    if enabled == "True" and folder.startswith("carol://"):
+    said = [r.getMessage() for r in caplog.records if r.name == "airflow_provider_carol.compat"]
+    if enabled == "True" and folder.startswith("carol://") and compat.AIRFLOW_V_3_0_PLUS:
         assert isinstance(module.REMOTE_TASK_LOG, CarolRemoteLogIO)
         assert module.DEFAULT_REMOTE_CONN_ID == "carol_logs"
     else:
         assert module.REMOTE_TASK_LOG is None and module.DEFAULT_REMOTE_CONN_ID is None
+    if enabled == "True" and folder.startswith("carol://") and not compat.AIRFLOW_V_3_0_PLUS:
+        assert len(said) == 1 and "CarolLogHandler" in said[0], said  # 2.11: says where to go instead
+    else:
+        assert said == []
 
 
+def test_logging_config_module_configures_logging_and_masks_on_this_line(monkeypatch):
+    """``dictConfig`` of the module works with this line's own secrets-masker filter (the 3.1+ path made
+    it fail on 3.0 and 2.11), and masking still works once Airflow's logging is configured from it."""
+    import logging.config
+
+    from airflow.providers.common.compat.sdk import mask_secret, redact
+
+    monkeypatch.delitem(sys.modules, CONFIG_MODULE, raising=False)
+    module = importlib.import_module(CONFIG_MODULE)
+    names = ("", "airflow.task", "flask_appbuilder")
+    loggers = [logging.getLogger(name) for name in names]
+    saved = [(logger.handlers[:], logger.filters[:]) for logger in loggers]
+    try:
+        logging.config.dictConfig(module.LOGGING_CONFIG)
+        task_filters = logging.getLogger("airflow.task").filters
+        maskers = [f for f in task_filters if type(f).__name__ == "SecretsMasker"]
+        assert maskers  # this process had one already: dictConfig adds its own, it does not replace
+        mask_secret("config-secret-7c1e5a")
+        assert redact("token config-secret-7c1e5a") == "token ***"
+    finally:
+        for logger, (handlers, filters) in zip(loggers, saved, strict=True):
+            logger.handlers[:], logger.filters[:] = handlers, filters
+
+
+@needs_remote_log_io
 def test_core_and_task_sdk_both_resolve_the_carol_io_from_the_logging_module(monkeypatch):
     """What the API server (core) and a worker (task SDK) load with the documented configuration."""
     from airflow import logging_config as core

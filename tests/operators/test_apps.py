@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from airflow.providers.common.compat.sdk import TaskDeferred
 
-from airflow_provider_carol.compat import TaskDeferred
 from airflow_provider_carol.exceptions import CarolStartedUnreadable, CarolTaskFailed
 from airflow_provider_carol.links.tasks import CarolTaskLink
 from airflow_provider_carol.operators.apps import (

@@ -75,7 +75,7 @@ def test_large_result_streams_to_parquet(orders, tmp_path):
 
 
 def test_parquet_to_object_storage_path(orders, tmp_path):
-    from airflow.sdk import ObjectStoragePath
+    from airflow.providers.common.compat.sdk import ObjectStoragePath
 
     target = ObjectStoragePath(f"file://{tmp_path}/orders.parquet")
     result, _ = run(CarolBigQueryReadTableOperator(task_id="r", table="op_orders", columns=["id"],
@@ -118,7 +118,7 @@ def test_read_missing_table_fails_clearly(orders):
 
 
 def test_sql_file_is_a_template(orders, tmp_path):
-    from airflow.sdk import DAG
+    from airflow.providers.common.compat.sdk import DAG
 
     (tmp_path / "count.sql").write_text("SELECT COUNT(*) AS n FROM op_orders WHERE id <= {{ params.top }}")
     with DAG("sql_file_dag", template_searchpath=[str(tmp_path)], params={"top": 7}):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from airflow.providers.common.compat.sdk import TaskDeferred
 
 from airflow_provider_carol import compat
-from airflow_provider_carol.compat import TaskDeferred
 from airflow_provider_carol.exceptions import CarolConfigError, CarolTaskFailed
 from airflow_provider_carol.links.tasks import CarolTaskLink
 from airflow_provider_carol.operators.longtask import CAROL_TASK_ID_KEY
@@ -49,7 +49,7 @@ def test_a_retry_reconnects_to_the_processing_task_instead_of_processing_again(a
     assert dag_run.state == "success" and tis["process"].try_number == 2
     calls = carol_sandbox.process_queries()
     # With a task state store (Airflow 3.3+) the retry reconnects; without one it processes again.
-    assert len(calls) == (1 if compat.resumable_jobs_supported() else 2)
+    assert len(calls) == (1 if compat.AIRFLOW_V_3_3_PLUS else 2)
     assert tis["process"].xcom_pull(task_ids="process") == calls[-1]["task_id"]
 
 

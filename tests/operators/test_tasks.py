@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from airflow.providers.common.compat.sdk import TaskDeferred
 
-from airflow_provider_carol.compat import TaskDeferred
 from airflow_provider_carol.exceptions import CarolConfigError, CarolError, CarolTaskFailed
 from airflow_provider_carol.operators.tasks import STATUSES_KEY, CarolTrackTasksOperator
 from airflow_provider_carol.triggers.tasks import CarolTrackTasksTrigger

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from airflow.sdk import PokeReturnValue
+from airflow.providers.common.compat.sdk import PokeReturnValue
 
 from airflow_provider_carol.exceptions import CarolError, CarolNotFound, CarolTaskFailed
 from airflow_provider_carol.sensors.tasks import CarolTaskSensor

@@ -10,8 +10,9 @@ import asyncio
 import time
 
 import pytest
+from airflow.providers.common.compat.sdk import AirflowSensorTimeout, TaskDeferred
 
-from airflow_provider_carol.compat import AirflowSensorTimeout, TaskDeferred
+from airflow_provider_carol import compat
 from airflow_provider_carol.exceptions import CarolError, CarolTaskFailed
 from airflow_provider_carol.links.tasks import CarolTaskLink
 from airflow_provider_carol.sensors.tasks import CarolTaskSensor
@@ -137,20 +138,45 @@ def record_worker_runs(monkeypatch, carol_sandbox):
 
     When ``completed_deferred`` has deferred, its Carol task (held RUNNING by the DAG) is completed, so
     the trigger, not a schedule racing the machine's load, decides the second worker run.
+    A worker run is the task SDK's ``run_task_in_process`` on Airflow 3; on 2.11 ``dag.test()`` calls
+    ``TaskInstance._run_raw_task``, which raises ``TaskDeferred`` and runs the trigger inline.
     """
+    runs = []
+
+    def record(ti, task, state):
+        carol_task_id = getattr(task, "carol_task_id", None)
+        carol_status = carol_sandbox.task(carol_task_id)["mdmTaskStatus"] if carol_task_id else None
+        runs.append((ti.task_id, getattr(state, "value", state), carol_status))
+        if ti.task_id == "completed_deferred" and runs[-1][1:] == ("deferred", "RUNNING"):
+            carol_sandbox.set_task_status(carol_task_id, "COMPLETED")
+
+    if not compat.AIRFLOW_V_3_0_PLUS:
+        from airflow.models.taskinstance import TaskInstance
+
+        real_raw = TaskInstance._run_raw_task
+
+        def recording_raw(ti, *args, **kwargs):
+            try:
+                result = real_raw(ti, *args, **kwargs)
+            except TaskDeferred:
+                record(ti, ti.task, "deferred")
+                raise
+            except Exception:  # a failed try raises out of 2.11's _run_raw_task once its state is set
+                record(ti, ti.task, ti.state)
+                raise
+            record(ti, ti.task, ti.state)
+            return result
+
+        monkeypatch.setattr(TaskInstance, "_run_raw_task", recording_raw)
+        return runs
+
     import airflow.sdk.execution_time.supervisor as supervisor
 
-    runs = []
     real = supervisor.run_task_in_process
 
     def recording(ti, task):
         result = real(ti=ti, task=task)
-        carol_task_id = getattr(result.ti.task, "carol_task_id", None)
-        carol_status = carol_sandbox.task(carol_task_id)["mdmTaskStatus"] if carol_task_id else None
-        state = result.ti.state
-        runs.append((ti.task_id, getattr(state, "value", state), carol_status))
-        if ti.task_id == "completed_deferred" and runs[-1][1:] == ("deferred", "RUNNING"):
-            carol_sandbox.set_task_status(carol_task_id, "COMPLETED")
+        record(ti, result.ti.task, result.ti.state)
         return result
 
     monkeypatch.setattr(supervisor, "run_task_in_process", recording)

@@ -18,11 +18,12 @@ import pytest
 
 try:  # Airflow 3.2+: trigger kwargs go through the task SDK's serde
     from airflow.sdk.serde import deserialize, serialize
-except ImportError:  # Airflow 3.1
+except ImportError:  # Airflow 2.11-3.1
     from airflow.serialization.serialized_objects import BaseSerialization
 
     serialize, deserialize = BaseSerialization.serialize, BaseSerialization.deserialize
-from airflow.triggers.base import BaseEventTrigger, TriggerEvent
+from airflow.providers.common.compat.triggers import BaseEventTrigger
+from airflow.triggers.base import TriggerEvent
 
 from airflow_provider_carol.exceptions import CarolConfigError
 from airflow_provider_carol.hooks.carol import CarolHook

@@ -46,11 +46,11 @@ def build_labels(*sources: Mapping[str, object] | None) -> dict[str, str]:
 
 def airflow_labels() -> dict[str, str | None]:
     """``dag``/``task``/``run`` of the running Airflow task; empty outside a task."""
-    try:
-        from airflow.sdk import get_current_context
+    from airflow.providers.common.compat.sdk import AirflowException, get_current_context
 
+    try:
         context = get_current_context()
-    except (ImportError, RuntimeError, KeyError, AttributeError):
+    except (RuntimeError, AirflowException, KeyError, AttributeError):  # 2.11's raises AirflowException
         return {}
     ti = context.get("ti")
     return {

@@ -132,7 +132,7 @@ def write_parquet(
             if os.path.exists(partial):
                 os.remove(partial)
     else:
-        from airflow.sdk import ObjectStoragePath
+        from airflow.providers.common.compat.sdk import ObjectStoragePath
 
         path = (
             output_path if isinstance(output_path, ObjectStoragePath) else ObjectStoragePath(str(output_path))

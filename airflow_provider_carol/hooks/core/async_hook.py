@@ -1,8 +1,9 @@
 """The asynchronous driver of the request pipeline: ``httpx.AsyncClient`` and ``asyncio.sleep``.
 
 It performs exactly the flows the sync hook performs (same URL building, auth, retries, error mapping);
-only the I/O differs. The connection is read with the async connection API (``aget_connection`` +
-``aextra_dejson``): a sync lookup would block or deadlock the triggerer's event loop.
+only the I/O differs. The connection is read with common-compat's ``get_async_connection`` +
+``get_async_extra_dejson`` (``aget_connection``/``aextra_dejson`` on 3.3.2+, the sync lookup in a worker
+thread before): a sync lookup on the loop would block or deadlock the triggerer's event loop.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from collections.abc import Mapping
 from typing import cast
 
 import httpx
-from airflow.sdk import BaseHook
+from airflow.providers.common.compat.connection import get_async_connection, get_async_extra_dejson
+from airflow.providers.common.compat.sdk import BaseHook
 from typing_extensions import Self
 
 from airflow_provider_carol import compat
@@ -83,14 +85,14 @@ class CarolAsyncHookBase(BaseHook):
     async def get_config(self) -> CarolConnectionConfig:
         """The validated connection, read with the async connection API (never the sync lookup)."""
         if self._config is None:
-            conn = await compat.aget_connection(self.carol_conn_id)
+            conn = await get_async_connection(self.carol_conn_id)
             view = ConnectionView(
                 conn_id=conn.conn_id or self.carol_conn_id,
                 password=conn.password,
                 login=conn.login,
                 host=conn.host,
                 port=conn.port,
-                extra_dejson=await compat.aextra_dejson(conn),
+                extra_dejson=await get_async_extra_dejson(conn),
             )
             config = CarolConnectionConfig.from_connection(view)
             await _mask(config.secret)

@@ -36,7 +36,7 @@ def state_store(context: Mapping[str, object] | None = None, *, purpose: str) ->
     """
     if context is None:
         try:
-            from airflow.sdk import get_current_context
+            from airflow.providers.common.compat.sdk import get_current_context
 
             context = get_current_context()
         except Exception:  # noqa: BLE001 - not inside an Airflow task (plain scripts, tests)

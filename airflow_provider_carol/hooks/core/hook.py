@@ -14,8 +14,7 @@ from functools import cached_property
 from typing import cast
 
 import requests
-from airflow.sdk import BaseHook
-from airflow.sdk.log import mask_secret
+from airflow.providers.common.compat.sdk import BaseHook, mask_secret
 from requests.adapters import HTTPAdapter
 from typing_extensions import Self
 

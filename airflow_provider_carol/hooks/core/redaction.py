@@ -14,11 +14,10 @@ MASK = "***"
 
 
 def redact_text(text: str) -> str:
-    """``text`` with every secret Airflow knows masked; masking never fails the caller."""
-    try:
-        from airflow.sdk.log import redact
-    except ImportError:  # pragma: no cover - the provider always runs with the task SDK
-        return text
+    """``text`` with every secret Airflow knows masked (every Airflow line, through common-compat);
+    masking never fails the caller."""
+    from airflow.providers.common.compat.sdk import redact
+
     try:
         masked = redact(text)
     except Exception:  # noqa: BLE001 - masking must never stop the caller; fall back to the raw text

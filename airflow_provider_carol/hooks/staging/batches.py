@@ -39,7 +39,7 @@ def derive_batch_id(tenant_id: str | None, *key: object) -> str:
 def airflow_task_key() -> tuple[Any, ...] | None:
     """``(dag_id, run_id, task_id, map_index)`` of the running Airflow task, or None outside a task."""
     try:
-        from airflow.sdk import get_current_context
+        from airflow.providers.common.compat.sdk import get_current_context
 
         ti = get_current_context()["ti"]
     except Exception:  # noqa: BLE001 - not inside a task (plain scripts, tests)

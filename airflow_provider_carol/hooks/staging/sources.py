@@ -247,8 +247,8 @@ def _count_file(path: FilePath, file_format: str) -> int:
 # --------------------------------------------------------------------------------------- SQL
 def _db_hook(conn_id: str) -> Any:
     """The common-sql ``DbApiHook`` of an Airflow connection (any SQL provider)."""
+    from airflow.providers.common.compat.sdk import BaseHook
     from airflow.providers.common.sql.hooks.sql import DbApiHook
-    from airflow.sdk import BaseHook
 
     hook = BaseHook.get_connection(conn_id).get_hook()
     if not isinstance(hook, DbApiHook):
