@@ -124,7 +124,9 @@ build_venv() {  # job venv python constraints -> 0 when the venv is ready
       return 1
     fi
     echo "test-compat[$job]: installing into $venv (pinned by $constraints)"
-    "$UV" "${args[@]}" -c "$constraints" || return 1
+    # The seeds are installed too, not only pinned: flask-appbuilder is no dependency of Airflow 3.0's
+    # core or of the provider, and a constraints file alone installs nothing.
+    "$UV" "${args[@]}" "${seeds[@]}" -c "$constraints" || return 1
   fi
   echo "$want" > "$stamp"
 }

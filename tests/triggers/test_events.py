@@ -131,7 +131,10 @@ async def test_task_trigger_fires_once_per_finished_task_and_not_for_older_ones(
     carol_sandbox.finish_task(second)
     carol_sandbox.finish_task(third, "CANCELED")
     fired = [await watch.event(), await watch.event()]
-    assert [(e["carol_task_id"], e["status"]) for e in fired] == [(second, "COMPLETED"), (third, "CANCELED")]
+    # Oldest first; two tasks ended in the same millisecond come in id order (the watermark's tie-break).
+    ended = {second: "COMPLETED", third: "CANCELED"}
+    in_order = sorted(ended, key=lambda t: (carol_sandbox.task(t)["mdmLastUpdated"], t))
+    assert [(e["carol_task_id"], e["status"]) for e in fired] == [(t, ended[t]) for t in in_order]
     await watch.quiet()  # each task fired exactly once
     await watch.close()
 
