@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from airflow.providers.common.compat.sdk import Asset, AssetAlias, Context, XComArg
 
+from airflow_provider_carol.hooks.staging import options as send_options
 from airflow_provider_carol.hooks.staging import schema as schemas
 from airflow_provider_carol.hooks.staging import sources
 from airflow_provider_carol.hooks.staging.codec import DEFAULT_CHUNK_SIZE, DEFAULT_MAX_CHUNK_BYTES
@@ -197,22 +199,9 @@ class CarolStagingSendOperator(_CarolStagingBase):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Send (or dry-run), then return a small summary (batch id, records, requests, bytes, schema)."""
+        options = {name: getattr(self, name) for name in _OWN_SEND_OPTIONS}
         summary = self.hook.send_to_staging(
-            self.staging_name,
-            self._data(context),
-            path=self.path,
-            sql=self.sql,
-            sql_conn_id=self.sql_conn_id,
-            sql_parameters=self.sql_parameters,
-            file_format=self.file_format,
-            connector_id=self.connector_id,
-            connector_name=self.connector_name,
-            chunk_size=self.chunk_size,
-            max_chunk_bytes=self.max_chunk_bytes,
-            max_in_flight=self.max_in_flight,
-            batch=self.batch,
-            dry_run=self.send_dry_run,
-            on_schema_drift=self.on_schema_drift,
+            self.staging_name, self._data(context), **options, dry_run=self.send_dry_run
         )
         if not self.send_dry_run:  # a dry run wrote nothing: no output dataset for lineage
             self._sent_to_staging = [summary.as_dict()]
@@ -296,3 +285,12 @@ class CarolEndBatchOperator(_CarolStagingBase):
             ]
             self._emit(context, pairs, {"batch_id": done["batch_id"], "records": done["records"]})
         return done
+
+
+#: The send options that are also this operator's arguments, read from its signature (never listed
+#: twice); ``dry_run`` is kept as ``send_dry_run`` (``BaseOperator.dry_run`` is a method).
+_OWN_SEND_OPTIONS = tuple(
+    name
+    for name in send_options.NAMES
+    if name in inspect.signature(CarolStagingSendOperator.__init__).parameters and name != "dry_run"
+)

@@ -7,35 +7,11 @@ read (and type-checked) without knowing ``CarolHook``'s other methods, and teste
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Literal, Protocol, TypedDict
-
-from typing_extensions import Unpack
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from airflow_provider_carol.hooks.core.config import CarolConnectionConfig
-    from airflow_provider_carol.hooks.staging.batches import BatchSlice, SendSummary
-
-
-class SendOptions(TypedDict, total=False):
-    """The keyword arguments of ``send_to_staging`` after ``staging_name`` and ``data``."""
-
-    path: object
-    sql: str | None
-    sql_conn_id: str | None
-    sql_parameters: object
-    file_format: str | None
-    connector_id: str | None
-    connector_name: str | None
-    chunk_size: int
-    max_chunk_bytes: int
-    max_in_flight: int
-    batch_id: str | None
-    batch: BatchSlice | dict[str, Any] | None
-    first_sequence: int
-    send_summary: bool
-    progress_interval: float
-    dry_run: bool
-    on_schema_drift: Literal["fail", "warn", "evolve"] | None
+    from airflow_provider_carol.hooks.staging.batches import SendSummary
 
 
 class LoggerLike(Protocol):
@@ -71,9 +47,7 @@ class StagingClient(Protocol):
     @property
     def log(self) -> LoggerLike: ...
 
-    def send_to_staging(
-        self, staging_name: str, data: Any = ..., **options: Unpack[SendOptions]
-    ) -> SendSummary: ...
+    def send_to_staging(self, staging_name: str, data: Any = ..., **options: object) -> SendSummary: ...
 
     def send_batch_summary(
         self, batch_id: str, records: int, requests: int, *, started_at: str, ended_at: str | None = ...

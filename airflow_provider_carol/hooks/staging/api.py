@@ -6,6 +6,7 @@ managed batches: a batch summary is sent only after every chunk was acknowledged
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -22,7 +23,7 @@ from airflow_provider_carol.hooks.core import endpoints
 from airflow_provider_carol.hooks.core.answers import required_text
 from airflow_provider_carol.hooks.core.durable import state_store
 from airflow_provider_carol.hooks.core.hook import CarolHookBase
-from airflow_provider_carol.hooks.staging import checks, drift, schema, sources
+from airflow_provider_carol.hooks.staging import checks, schema, sources
 from airflow_provider_carol.hooks.staging.batches import (
     BatchPlan,
     BatchSlice,
@@ -42,10 +43,10 @@ from airflow_provider_carol.hooks.staging.codec import (
     RecordEncoder,
     validate_chunking,
 )
+from airflow_provider_carol.hooks.staging.options import SOURCE_KEYS, SendOptions
 from airflow_provider_carol.hooks.staging.resume import AckLedger
-from airflow_provider_carol.hooks.staging.sender import DEFAULT_MAX_IN_FLIGHT, IntakeSender
+from airflow_provider_carol.hooks.staging.sender import IntakeSender, IntakeStats
 
-SOURCE_KEYS = ("data", "path", "sql", "sql_conn_id", "sql_parameters", "file_format")
 PLAN_SAMPLE_ROWS = 1000
 
 
@@ -154,30 +155,9 @@ class StagingApi(CarolHookBase):
         )
 
     # ----------------------------------------------------------------- sending
-    def send_to_staging(
-        self,
-        staging_name: str,
-        data: Any = None,
-        *,
-        path: Any = None,
-        sql: str | None = None,
-        sql_conn_id: str | None = None,
-        sql_parameters: Any = None,
-        file_format: str | None = None,
-        connector_id: str | None = None,
-        connector_name: str | None = None,
-        chunk_size: int = DEFAULT_CHUNK_SIZE,
-        max_chunk_bytes: int = DEFAULT_MAX_CHUNK_BYTES,
-        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
-        batch_id: str | None = None,
-        batch: BatchSlice | dict[str, Any] | None = None,
-        first_sequence: int = 1,
-        send_summary: bool = True,
-        progress_interval: float = 15.0,
-        dry_run: bool = False,
-        on_schema_drift: drift.DriftPolicy | None = None,
-    ) -> SendSummary:
-        """Send records from ``data``, ``path`` or ``sql`` to a staging table, exactly once per chunk.
+    def send_to_staging(self, staging_name: str, data: Any = None, **options: object) -> SendSummary:
+        """Send records from ``data``, or the ``path`` or ``sql`` option, to a staging table, exactly once
+        per chunk. ``options`` are :class:`~.options.SendOptions` (an unknown one is an error naming it).
 
         Without ``batch``/``batch_id`` the send is its own batch (id derived from the Airflow task, so a
         retry re-sends the same (batchId, sequence) pairs) and the summary follows the last acknowledged
@@ -187,51 +167,88 @@ class StagingApi(CarolHookBase):
         (``on_schema_drift``: None fails on type changes and warns on new or missing fields; ``fail``,
         ``warn`` or ``evolve``, which updates the schema first). ``dry_run`` reads, checks and encodes
         everything the same way but posts nothing (no intake, no summary, no schema change).
-        (Long because it is the one place that wires source, checks, chunker, sender and summary.)
         """
-        spec = sources.SourceSpec(data, path, sql, sql_conn_id, sql_parameters, file_format)
-        validate_chunking(chunk_size, max_chunk_bytes)
-        policy = drift.check_policy(on_schema_drift)
-        planned = BatchSlice.from_dict(batch) if batch is not None else None
-        if planned is not None:
-            connector_id, batch_id, first_sequence = (
-                planned.connector_id,
-                planned.batch_id,
-                planned.first_sequence,
-            )
-            chunk_size, send_summary = planned.chunk_size, False
-        else:
-            connector_id = self.resolve_connector_id(connector_id, connector_name)
-        batch_id = batch_id or self.new_batch_id(connector_id, staging_name)
-        # Chunks an earlier try of this Airflow task had acknowledged are not sent again.
-        ledger = (
-            None
-            if dry_run
-            else AckLedger(state_store(purpose="the staging chunks Carol acknowledged"), batch_id, self.log)
+        return self.send_with_options(staging_name, data, SendOptions.of(options))
+
+    def send_with_options(self, staging_name: str, data: Any, options: SendOptions) -> SendSummary:
+        """:meth:`send_to_staging` with its options as one value."""
+        spec = sources.SourceSpec(  # checked before any request
+            data, options.path, options.sql, options.sql_conn_id, options.sql_parameters, options.file_format
         )
-        sample, blocks = checks.peek_sample(spec, sources.iter_blocks(spec, chunk_size))
+        options = self._resolved(staging_name, options)
+        sample, blocks = checks.peek_sample(spec, sources.iter_blocks(spec, options.chunk_size))
         check = checks.check_drift(
-            self, staging_name, sample, connector_id=connector_id, policy=policy, dry_run=dry_run
+            self,
+            staging_name,
+            sample,
+            connector_id=str(options.connector_id),
+            policy=options.on_schema_drift,
+            dry_run=options.dry_run,
         )
-        chunks = _chunk_stream(spec, blocks, planned, chunk_size, max_chunk_bytes, first_sequence)
-        started_at = utc_now_iso()
         self.log.info(
             "%s %s to staging %r (connector %s, batch %s).",
-            "Dry run: encoding" if dry_run else "Sending",
+            "Dry run: encoding" if options.dry_run else "Sending",
             spec.describe(),
             staging_name,
-            connector_id,
-            batch_id,
+            options.connector_id,
+            options.batch_id,
+        )
+        started_at = utc_now_iso()
+        ledger = None
+        if not options.dry_run:  # chunks an earlier try of this Airflow task had acknowledged: not resent
+            store = state_store(purpose="the staging chunks Carol acknowledged")
+            ledger = AckLedger(store, str(options.batch_id), self.log)
+        stats = self._send_chunks(staging_name, spec, blocks, options, ledger)
+        summary = SendSummary(
+            str(options.batch_id),
+            staging_name,
+            str(options.connector_id),
+            *(stats.records, stats.requests, stats.bytes, stats.compressed_bytes, stats.seconds),
+            options.first_sequence,
+            schema=check.properties,
+            schema_drift=check.report(),
+        )
+        if options.dry_run:
+            return self._dry_run_summary(dataclasses.replace(summary, dry_run=True), check)
+        return self._close_send(summary, options, started_at, ledger)
+
+    def _resolved(self, staging_name: str, options: SendOptions) -> SendOptions:
+        """The options with the connector and batch settled: a planned slice's, else resolved here."""
+        planned = options.planned
+        if planned is not None:
+            return options.but(
+                connector_id=planned.connector_id,
+                batch_id=planned.batch_id,
+                first_sequence=planned.first_sequence,
+                chunk_size=planned.chunk_size,
+                send_summary=False,
+            )
+        connector_id = self.resolve_connector_id(options.connector_id, options.connector_name)
+        batch_id = options.batch_id or self.new_batch_id(connector_id, staging_name)
+        return options.but(connector_id=connector_id, connector_name=None, batch_id=batch_id)
+
+    def _send_chunks(
+        self,
+        staging_name: str,
+        spec: sources.SourceSpec,
+        blocks: Iterator[list[Any]],
+        options: SendOptions,
+        ledger: AckLedger | None,
+    ) -> IntakeStats:
+        """Chunk the records and send them (or encode only, for a dry run); a planned slice must match."""
+        planned = options.planned
+        chunks = _chunk_stream(
+            spec, blocks, planned, options.chunk_size, options.max_chunk_bytes, options.first_sequence
         )
         sender = IntakeSender(
             self,
             staging_name=staging_name,
-            connector_id=connector_id,
-            batch_id=batch_id,
-            max_in_flight=max_in_flight,
+            connector_id=str(options.connector_id),
+            batch_id=str(options.batch_id),
+            max_in_flight=options.max_in_flight,
             total_records=planned.records if planned else sources.cheap_count(spec),
-            progress_interval=progress_interval,
-            dry_run=dry_run,
+            progress_interval=options.progress_interval,
+            dry_run=options.dry_run,
         )
         # In-memory data is encoded whole before the first request: a bad value sends nothing.
         stats = sender.send(
@@ -246,43 +263,26 @@ class StagingApi(CarolHookBase):
                 f"({stats.requests} chunks) but the batch plan expected {planned.records} "
                 f"({planned.chunks} chunks); the batch gets no summary."
             )
-        counts = (stats.records, stats.requests, stats.bytes, stats.compressed_bytes, stats.seconds)
-        if dry_run:
-            return self._dry_run_summary(
-                SendSummary(
-                    batch_id,
-                    staging_name,
-                    connector_id,
-                    *counts,
-                    first_sequence,
-                    False,
-                    True,
-                    check.properties,
-                    check.report(),
-                ),
-                check,
-            )
-        summary_sent = bool(send_summary and stats.requests)
+        return stats
+
+    def _close_send(
+        self, summary: SendSummary, options: SendOptions, started_at: str, ledger: AckLedger | None
+    ) -> SendSummary:
+        """The batch summary after the last acknowledged chunk (when this send owns the batch)."""
+        summary_sent = bool(options.send_summary and summary.requests)
         if summary_sent:
-            self.send_batch_summary(batch_id, stats.records, stats.requests, started_at=started_at)
+            self.send_batch_summary(
+                summary.batch_id, summary.records, summary.requests, started_at=started_at
+            )
         if ledger is not None and ledger.skipped:
             self.log.info(
                 "Staging %r: %d chunk(s) acknowledged by an earlier try were not sent again.",
-                staging_name,
+                summary.staging_name,
                 ledger.skipped,
             )
-        if ledger is not None and (summary_sent or not send_summary):
+        if ledger is not None and (summary_sent or not options.send_summary):
             ledger.forget()  # this task's part of the batch is complete
-        return SendSummary(
-            batch_id,
-            staging_name,
-            connector_id,
-            *counts,
-            first_sequence,
-            summary_sent,
-            schema=check.properties,
-            schema_drift=check.report(),
-        )
+        return dataclasses.replace(summary, summary_sent=summary_sent)
 
     def _dry_run_summary(self, summary: SendSummary, check: checks.SchemaCheck) -> SendSummary:
         """Log the dry run's one line (records, chunks, bytes, schema, drift) and return its summary."""

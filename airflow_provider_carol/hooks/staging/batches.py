@@ -15,9 +15,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_carol.exceptions import CarolConfigError, CarolError
 
 if TYPE_CHECKING:
-    from typing_extensions import Unpack
-
-    from airflow_provider_carol.hooks.core.protocols import SendOptions, StagingClient
+    from airflow_provider_carol.hooks.core.protocols import StagingClient
 
 
 def utc_now_iso() -> str:
@@ -229,7 +227,7 @@ class StagingBatch:
         self.failed = False
         self.summaries: list[SendSummary] = []
 
-    def send(self, staging_name: str, data: object = None, **options: Unpack[SendOptions]) -> SendSummary:
+    def send(self, staging_name: str, data: object = None, **options: object) -> SendSummary:
         """Send one source of records to ``staging_name`` within this batch (see ``send_to_staging``)."""
         if self.failed:
             raise CarolError(f"Batch {self.batch_id} already failed; it will get no summary.")
