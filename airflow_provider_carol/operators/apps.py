@@ -48,7 +48,7 @@ class CarolRunAppProcessOperator(CarolLongTaskOperator):
     task_state_key = TASK_KEY
     started_what = "an app process"
 
-    def __init__(self, *, app_name: str | None, process_name: str, **kwargs: Any) -> None:
+    def __init__(self, *, process_name: str, app_name: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.app_name = app_name
         self.process_name = process_name

@@ -133,3 +133,10 @@ def test_an_unreadable_start_answer_fails_the_airflow_task_without_a_retry(airfl
     dag_run, tis = run_dag(load_dag("test_app_process_unreadable"))
     assert (dag_run.state, tis["run"].state, tis["run"].try_number) == ("failed", "failed", 1)
     assert len([r for r in carol_sandbox.requests() if "/execute/" in r["path"]]) == 1
+
+
+def test_run_process_takes_the_app_from_the_connection_when_app_name_is_left_out(carol_sandbox):
+    """The docstring says None uses the connection's app_name extra; leaving it out means the same."""
+    op = CarolRunAppProcessOperator(task_id="run", process_name="main_process", wait_for_completion=False)
+    carol_task_id = op.execute(task_context())
+    assert carol_sandbox.task(carol_task_id)["mdmTaskName"] == f"{carol_sandbox.app_name}/main_process"
