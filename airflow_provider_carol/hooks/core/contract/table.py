@@ -1,72 +1,12 @@
-"""The wire contract: for every endpoint the provider calls, what it sends and each answer field it reads,
-with the evidence for that field, or ``assumed``.
-
-Evidence, as ``../shared/carol-evidence.md`` gathers it: pycarol 2.56.15 ``file:line``; a public caller run
-against real tenants (TR = rafarui/techfin-reprocess, CAM = RWallan/carol-app-monitor, CJS =
-totvslabs/caroljs, ADVPL = TOTVS's Protheus client); a Carol docs page. ``docs/carol-api-contract.md`` is
-generated from this table (``python -m airflow_provider_carol.hooks.core.contract``) and ``carol-check``
-compares a tenant's answers with it. A test fails when an endpoint of :mod:`.endpoints` has no row.
-"""
+"""The wire contract's rows: every endpoint of :mod:`~airflow_provider_carol.hooks.core.endpoints`."""
 
 from __future__ import annotations
 
-import sys
-from dataclasses import dataclass
-
 from airflow_provider_carol.hooks.core import endpoints
+from airflow_provider_carol.hooks.core.contract.model import ASSUMED, Contract, Field
 from airflow_provider_carol.hooks.core.endpoints import Endpoint
 
-ASSUMED = "assumed"
-
-
-@dataclass(frozen=True)
-class Field:
-    """One answer field the provider reads: its path (dotted; ``*`` is any key, ``[]`` any list item),
-    alternatives that carry the same value, and the evidence, or ``assumed: why``.
-
-    ``required``: the provider cannot work without it (``carol-check`` reports its absence as a mismatch).
-    """
-
-    path: str
-    evidence: str
-    required: bool = True
-    alternatives: tuple[str, ...] = ()
-
-    @property
-    def assumed(self) -> bool:
-        """No evidence: the shape is a guess that only a real tenant can settle."""
-        return self.evidence.startswith(ASSUMED)
-
-    @property
-    def paths(self) -> tuple[str, ...]:
-        """The path and its alternatives."""
-        return (self.path, *self.alternatives)
-
-
-@dataclass(frozen=True)
-class Contract:
-    """One endpoint: the request the provider sends and the answer fields it reads."""
-
-    endpoint: Endpoint
-    request: str
-    fields: tuple[Field, ...] = ()
-    answer: str = ""
-    #: Answer paths whose keys are the user's data (staging fields, say): carol-check lists them as ``*``
-    #: (``fnmatch`` patterns; a ``*`` in a field's path is one too).
-    data_keys: tuple[str, ...] = ()
-
-    def data_key_patterns(self) -> tuple[str, ...]:
-        """Every pattern of a path whose keys are data: :attr:`data_keys` and each ``*`` of a field."""
-        patterns = set(self.data_keys)
-        for f in self.fields:
-            for path in f.paths:
-                parts = path.split(".")
-                patterns.update(".".join(parts[:i]) for i, part in enumerate(parts) if part == "*")
-        return tuple(sorted(patterns))
-
-
 PYCAROL = "pycarol 2.56.15"
-TASK_FIELDS_EVIDENCE = f"{PYCAROL} tasks.py L13-36; CAM carol_api.py L153, L219 (RR)"
 TASK_FIELDS = (
     Field("mdmId", f"{PYCAROL} tasks.py L13-36; TR carol_task.py L63-79 (RR)"),
     Field(
@@ -427,41 +367,3 @@ def contract_for(endpoint: Endpoint) -> Contract:
 def assumed_fields() -> list[tuple[Endpoint, Field]]:
     """Every answer field read on an assumption (the README's known limits list them)."""
     return [(c.endpoint, f) for c in (*CONTRACTS, ERROR_BODY) for f in c.fields if f.assumed]
-
-
-def markdown() -> str:
-    """``docs/carol-api-contract.md``: this table as a page."""
-    lines = [
-        "# Carol API contract",
-        "",
-        "Every endpoint the provider calls, what it sends, each answer field it reads and the evidence for "
-        "that field, or **assumed**. Generated from `airflow_provider_carol/hooks/core/contract.py` "
-        "(`python -m airflow_provider_carol.hooks.core.contract > docs/carol-api-contract.md`); a test "
-        "keeps the two equal and fails when an endpoint has no row.",
-        "",
-        "Evidence keys: *pycarol 2.56.15 file:line* (its code); *TR* rafarui/techfin-reprocess, *CAM* "
-        "RWallan/carol-app-monitor, *CJS* totvslabs/caroljs, *ADVPL* TOTVS's Protheus client, all run "
-        "against real tenants (RR); *D* Carol's docs. The collected evidence is `carol-evidence.md`.",
-        "",
-        "`carol-check` (see the README) reads your tenant's answers to the GET endpoints below and compares "
-        "them with this table, field names only.",
-        "",
-    ]
-    for contract in (*CONTRACTS, ERROR_BODY):
-        lines += [f"## `{contract.endpoint}`", "", f"Request: {contract.request}", ""]
-        if contract.fields:
-            lines += ["| field | alternatives | required | evidence |", "|---|---|---|---|"]
-            for f in contract.fields:
-                alternatives = ", ".join(f"`{a}`" for a in f.alternatives) or "-"
-                evidence = f"**{f.evidence}**" if f.assumed else f.evidence
-                lines.append(
-                    f"| `{f.path}` | {alternatives} | {'yes' if f.required else 'no'} | {evidence} |"
-                )
-            lines.append("")
-        if contract.answer:
-            lines += [contract.answer, ""]
-    return "\n".join(lines)
-
-
-if __name__ == "__main__":
-    sys.stdout.write(markdown())
