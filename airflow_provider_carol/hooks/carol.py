@@ -2,15 +2,14 @@
 
 Where each method lives:
 
-==========================================  =====================================================
-``call_api``, ``request``, ``get_current``,  :mod:`~airflow_provider_carol.hooks.core.hook`
-``test_connection``, ``run``, ``config``
-connectors, staging schemas, sends, batches  :mod:`~airflow_provider_carol.hooks.staging.api`
-long tasks (get, cancel, logs, wait, url)    :mod:`~airflow_provider_carol.hooks.tasks.api`
-apps (settings, processes)                   :mod:`~airflow_provider_carol.hooks.apps`
-BigQuery (key, clients, queries, reads)      :mod:`~airflow_provider_carol.hooks.bigquery.api`
-processQuery, named queries (paged)          :mod:`~airflow_provider_carol.hooks.queries`
-==========================================  =====================================================
+- ``call_api``, ``request``, ``get_current``, ``test_connection``, ``run``, ``config``:
+  :mod:`~airflow_provider_carol.hooks.core.hook`;
+- connectors and staging schemas: :mod:`~airflow_provider_carol.hooks.staging.connectors`;
+- sends and batches: :mod:`~airflow_provider_carol.hooks.staging.sends`;
+- long tasks (get, cancel, logs, wait, url): :mod:`~airflow_provider_carol.hooks.tasks.api`;
+- apps (settings, processes): :mod:`~airflow_provider_carol.hooks.apps`;
+- BigQuery (key, clients, queries, reads): :mod:`~airflow_provider_carol.hooks.bigquery.api`;
+- processQuery, named queries (paged): :mod:`~airflow_provider_carol.hooks.queries`.
 
 The request pipeline they all use (auth, retries, ``Retry-After``, error mapping) is written once in
 :mod:`~airflow_provider_carol.hooks.core.transport` and shared with ``CarolAsyncHook``.
@@ -22,11 +21,11 @@ from airflow_provider_carol import compat
 from airflow_provider_carol.hooks.apps import AppsApi
 from airflow_provider_carol.hooks.bigquery.api import BigQueryApi
 from airflow_provider_carol.hooks.queries import QueriesApi
-from airflow_provider_carol.hooks.staging.api import StagingApi
+from airflow_provider_carol.hooks.staging.sends import SendMethods
 from airflow_provider_carol.hooks.tasks.api import TasksApi
 
 
-class CarolHook(StagingApi, TasksApi, AppsApi, BigQueryApi, QueriesApi):
+class CarolHook(SendMethods, TasksApi, AppsApi, BigQueryApi, QueriesApi):
     """Talk to the Carol REST API with any auth mode of a ``carol`` connection.
 
     The connection is read on first use (never at DAG parse). One ``requests.Session`` per hook;

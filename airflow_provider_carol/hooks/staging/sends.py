@@ -1,7 +1,8 @@
-"""Connectors, staging schemas and staging sends: the staging methods of ``CarolHook``.
+"""Staging sends and batches: the send path and the batch methods of ``CarolHook``.
 
-Connectors (get-or-create, never delete), staging schemas (create or update), and ingestion with
-managed batches: a batch summary is sent only after every chunk was acknowledged, never on failure.
+Records from a source are checked, chunked and sent exactly once per (batchId, sequence), several in
+flight; a batch summary is sent only after every chunk was acknowledged, never on failure. Batches may
+span several sends in one task (``staging_batch``) or many tasks (``plan_batch``/``finish_batch``).
 """
 
 from __future__ import annotations
@@ -11,19 +12,11 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from airflow_provider_carol.exceptions import (
-    CarolApiError,
-    CarolAuthError,
-    CarolConfigError,
-    CarolError,
-    CarolNotFound,
-    CarolUnexpectedAnswer,
-)
+from airflow_provider_carol.exceptions import CarolConfigError, CarolError
 from airflow_provider_carol.hooks.core import endpoints
-from airflow_provider_carol.hooks.core.answers import required_text
 from airflow_provider_carol.hooks.core.durable import state_store
-from airflow_provider_carol.hooks.core.hook import CarolHookBase
-from airflow_provider_carol.hooks.staging import checks, schema, sources
+from airflow_provider_carol.hooks.core.transport import Call, Flow, Json
+from airflow_provider_carol.hooks.staging import checks, sources
 from airflow_provider_carol.hooks.staging.batches import (
     BatchPlan,
     BatchSlice,
@@ -43,6 +36,7 @@ from airflow_provider_carol.hooks.staging.codec import (
     RecordEncoder,
     validate_chunking,
 )
+from airflow_provider_carol.hooks.staging.connectors import ConnectorMethods
 from airflow_provider_carol.hooks.staging.options import SOURCE_KEYS, SendOptions
 from airflow_provider_carol.hooks.staging.resume import AckLedger
 from airflow_provider_carol.hooks.staging.sender import IntakeSender, IntakeStats
@@ -50,111 +44,23 @@ from airflow_provider_carol.hooks.staging.sender import IntakeSender, IntakeStat
 PLAN_SAMPLE_ROWS = 1000
 
 
-def check_connector_name(name: Any) -> None:
-    """Refuse, before any request, a connector name Carol could create but never find again.
-
-    Connectors are looked up by name in the URL path (``v1/connectors/name/{name}``); a ``/`` or ``\\``
-    in the name, a dots-only name or a control character would make get-or-create non-idempotent.
-    """
-    if not isinstance(name, str) or not name.strip():
-        raise CarolConfigError(f"Connector name must be a non-empty string, got {name!r}.")
-    bad = sorted({ch for ch in name if ch in "/\\" or ord(ch) < 32 or ord(ch) == 127})
-    if bad or name.strip(".") == "":
-        raise CarolConfigError(
-            f"Connector name {name!r} cannot be used: Carol looks connectors up by name in the URL path, "
-            "so names with '/', '\\', control characters, or only dots could be created but never found."
-        )
+def batch_summary(batch_id: str, records: int, requests: int, started_at: str, ended_at: str) -> Flow[Json]:
+    """``POST v3/staging/batch/{id}/summary`` (idempotent: the same body for the same batch)."""
+    body = {
+        "totalRecords": records,
+        "totalRequests": requests,
+        "timestampStart": started_at,
+        "timestampEnd": ended_at,
+    }
+    answer = yield Call.to(
+        endpoints.BATCH_SUMMARY, path_params={"batch_id": batch_id}, json=body, idempotent=True
+    )
+    return answer
 
 
-def connector_id_of(body: Any, name: str) -> str:
-    """A connector's ``mdmId`` (pycarol connectors.py L38-50 reads it after create and by name)."""
-    return required_text(body, "mdmId", f"Carol connector {name!r}", str(endpoints.CONNECTOR_BY_NAME))
+class SendMethods(ConnectorMethods):
+    """Staging methods of ``CarolHook``: sends and batches (and, inherited, connectors and schemas)."""
 
-
-class StagingApi(CarolHookBase):
-    """Staging methods of ``CarolHook``: connectors, schemas, sends and batches."""
-
-    # ----------------------------------------------------------------- connectors
-    def get_connector_by_name(self, name: str) -> dict[str, Any] | None:
-        """The connector called ``name``, or None when there is none."""
-        try:
-            return self.call_api(endpoints.CONNECTOR_BY_NAME.path(name=name))
-        except CarolNotFound:
-            return None
-
-    def get_or_create_connector(self, name: str, label: str | None = None, group_name: str = "Others") -> str:
-        """The id of the connector called ``name``, creating it when missing; never deletes anything."""
-        check_connector_name(name)
-        found = self.get_connector_by_name(name)
-        if found:
-            return connector_id_of(found, name)
-        body = {"mdmName": name, "mdmGroupName": group_name, "mdmLabel": {"en-US": label or name}}
-        try:
-            # Safe to resend: Carol keeps connector names unique, so a create that already landed
-            # answers "already exists" and is read back below instead of creating a second connector.
-            created = self.call_api(endpoints.CONNECTOR_CREATE.path(), "POST", json=body, idempotent=True)
-        except (CarolAuthError, CarolUnexpectedAnswer):
-            raise
-        except CarolApiError as exc:  # created concurrently, or by an attempt whose answer was lost
-            # Carol says "already exists" in errorMessage; its HTTP status is not known (carol-evidence.md).
-            found = self.get_connector_by_name(name) if exc.status_code and exc.status_code < 500 else None
-            if not found:
-                raise
-            return connector_id_of(found, name)
-        connector_id = connector_id_of(created, name)
-        self.log.info("Created Carol connector %r (%s).", name, connector_id)
-        return connector_id
-
-    def resolve_connector_id(self, connector_id: str | None = None, connector_name: str | None = None) -> str:
-        """An explicit id, else the id of ``connector_name``, else the connection's ``connector_id``."""
-        if connector_id and connector_name:
-            raise CarolConfigError("Give connector_id or connector_name, not both.")
-        if connector_name:
-            found = self.get_connector_by_name(connector_name)
-            if not found:
-                raise CarolConfigError(f"Carol has no connector named {connector_name!r}.")
-            return connector_id_of(found, connector_name)
-        resolved = connector_id or self.config.connector_id
-        if not resolved:
-            raise CarolConfigError(
-                "No connector: pass connector_id or connector_name, or set the connection extra "
-                "'connector_id'."
-            )
-        return resolved
-
-    # ----------------------------------------------------------------- schemas
-    def get_staging_schema(self, staging_name: str, connector_id: str | None = None) -> dict[str, Any] | None:
-        """The staging's schema, or None when it has none (other errors raise, unlike pycarol)."""
-        path = endpoints.STAGING_SCHEMA_GET.path(staging=staging_name)
-        try:
-            return self.call_api(path, params={"connectorId": self.resolve_connector_id(connector_id)})
-        except CarolNotFound:
-            return None
-
-    def put_staging_schema(
-        self, staging_name: str, payload: dict[str, Any], connector_id: str | None = None
-    ) -> dict:
-        """Create the schema (POST) or update it (PUT) when it exists and differs; return what Carol holds."""
-        connector_id = self.resolve_connector_id(connector_id)
-        current = self.get_staging_schema(staging_name, connector_id)
-        if not schema.schema_differs(current, payload):
-            self.log.info("Staging %r already has this schema.", staging_name)
-            return current or payload
-        endpoint = endpoints.STAGING_SCHEMA_CREATE if current is None else endpoints.STAGING_SCHEMA_UPDATE
-        self.log.info(
-            "%s the schema of staging %r.", "Creating" if current is None else "Updating", staging_name
-        )
-        return (
-            self.call_api(
-                endpoint.path(staging=staging_name),
-                endpoint.method,
-                json=payload,
-                params={"connectorId": connector_id},
-            )
-            or payload
-        )
-
-    # ----------------------------------------------------------------- sending
     def send_to_staging(self, staging_name: str, data: Any = None, **options: object) -> SendSummary:
         """Send records from ``data``, or the ``path`` or ``sql`` option, to a staging table, exactly once
         per chunk. ``options`` are :class:`~.options.SendOptions` (an unknown one is an error naming it).
@@ -301,17 +207,9 @@ class StagingApi(CarolHookBase):
 
     def send_batch_summary(
         self, batch_id: str, records: int, requests: int, *, started_at: str, ended_at: str | None = None
-    ) -> dict[str, Any]:
+    ) -> Json:
         """Tell Carol the batch is complete (idempotent: the same body for the same batch)."""
-        body = {
-            "totalRecords": records,
-            "totalRequests": requests,
-            "timestampStart": started_at,
-            "timestampEnd": ended_at or utc_now_iso(),
-        }
-        answer = self.call_api(
-            endpoints.BATCH_SUMMARY.path(batch_id=batch_id), "POST", json=body, idempotent=True
-        )
+        answer = self.run(batch_summary(batch_id, records, requests, started_at, ended_at or utc_now_iso()))
         self.log.info(
             "Batch %s complete: %s records in %s requests; summary sent.", batch_id, records, requests
         )
