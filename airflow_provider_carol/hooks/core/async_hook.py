@@ -2,12 +2,16 @@
 
 It performs exactly the flows the sync hook performs (same URL building, auth, retries, error mapping);
 only the I/O differs. The connection is read with the async connection API (``aget_connection`` +
-``aextra_dejson``): a sync lookup would block or deadlock the triggerer's event loop.
+``aextra_dejson``): a sync lookup would block or deadlock the triggerer's event loop. The HTTP client,
+the token and the request gate are shared by every hook of the same connection on the same loop
+(:mod:`~airflow_provider_carol.hooks.core.sessions`), so a triggerer with many deferred Carol tasks logs
+in once and keeps a handful of connections open, not one pool per trigger.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import ssl
 from collections.abc import Mapping
 from typing import cast
@@ -17,8 +21,8 @@ from airflow.sdk import BaseHook
 from typing_extensions import Self
 
 from airflow_provider_carol import compat
-from airflow_provider_carol.hooks.core import endpoints
-from airflow_provider_carol.hooks.core.auth import Token, TokenKeeper
+from airflow_provider_carol.hooks.core import endpoints, sessions
+from airflow_provider_carol.hooks.core.auth import Token
 from airflow_provider_carol.hooks.core.config import CarolConnectionConfig, ConnectionView
 from airflow_provider_carol.hooks.core.identity import CarolContext, get_context
 from airflow_provider_carol.hooks.core.transport import (
@@ -41,11 +45,18 @@ from airflow_provider_carol.hooks.core.transport import (
 
 #: Flows a :class:`~.transport.Parallel` action runs at once.
 MAX_CONCURRENT_FLOWS = 8
+#: Digests of the secrets this process already gave Airflow's masker (each is registered once, not once
+#: per trigger: on the triggerer every registration is a round-trip to its supervisor).
+_MASKED: set[str] = set()
 
 
 async def _mask(secret: str | None) -> None:
-    if secret:
+    if not secret:
+        return
+    digest = hashlib.sha256(secret.encode()).hexdigest()
+    if digest not in _MASKED:
         await compat.amask_secret(secret)
+        _MASKED.add(digest)
 
 
 class CarolAsyncHookBase(BaseHook):
@@ -75,9 +86,7 @@ class CarolAsyncHookBase(BaseHook):
         self.carol_conn_id = carol_conn_id
         self._config: CarolConnectionConfig | None = None
         self._pipeline: Pipeline | None = None
-        self._tokens: TokenKeeper | None = None
-        self._client: httpx.AsyncClient | None = None
-        self._token_lock = asyncio.Lock()
+        self._session: sessions.SharedSession | None = None
 
     # ----------------------------------------------------------------- connection and client
     async def get_config(self) -> CarolConnectionConfig:
@@ -104,16 +113,22 @@ class CarolAsyncHookBase(BaseHook):
             self._pipeline = Pipeline(await self.get_config(), self.retry_policy, self.log)
         return self._pipeline
 
+    async def get_session(self) -> sessions.SharedSession:
+        """This hook's share of the loop's session for its connection (taken on first use)."""
+        config = await self.get_config()
+        if self._session is None:  # checked after the await: concurrent first uses take one share
+            self._session = sessions.acquire(config, self._build_client)
+        return self._session
+
     async def get_client(self) -> httpx.AsyncClient:
-        """The hook's keep-alive ``httpx.AsyncClient`` (created on first use; closed by :meth:`aclose`)."""
-        if self._client is None:
-            config = await self.get_config()
-            # Loading CA certificates is blocking file I/O: keep it off the event loop.
-            self._client = await asyncio.to_thread(self._build_client, config)
-        return self._client
+        """The keep-alive ``httpx.AsyncClient`` shared by this connection's hooks on this loop.
+
+        Closed when the last hook sharing it is closed (:meth:`aclose`), not before.
+        """
+        return await (await self.get_session()).client()
 
     @staticmethod
-    def _build_client(config: CarolConnectionConfig) -> httpx.AsyncClient:
+    def _build_client(config: CarolConnectionConfig, limits: httpx.Limits) -> httpx.AsyncClient:
         verify: bool | ssl.SSLContext = (
             config.verify
             if isinstance(config.verify, bool)
@@ -123,13 +138,17 @@ class CarolAsyncHookBase(BaseHook):
             verify=verify,
             timeout=httpx.Timeout(config.timeout, connect=min(10.0, config.timeout)),
             headers=default_headers(),
+            limits=limits,
         )
 
     async def aclose(self) -> None:
-        """Close the pooled connections; the hook can be used again afterwards."""
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        """Give back this hook's share of the client; the last hook closes the pooled connections.
+
+        The hook can be used again afterwards (it takes a new share).
+        """
+        if self._session is not None:
+            session, self._session = self._session, None
+            await sessions.release(session)
 
     async def __aenter__(self) -> Self:
         return self
@@ -213,18 +232,20 @@ class CarolAsyncHookBase(BaseHook):
         raise TypeError(f"unknown flow action {action!r}")
 
     async def _send(self, request: HttpRequest) -> HttpResponse:
-        http = await self.get_client()
+        session = await self.get_session()
+        http = await session.client()
         body = request.body
         content, form = (body, None) if body is None or isinstance(body, bytes) else (None, dict(body))
         try:
-            response = await http.request(
-                request.method,
-                request.url,
-                params=request.params,  # type: ignore[arg-type]  # httpx accepts any str()-able value
-                content=content,
-                data=form,
-                headers=dict(request.headers),
-            )
+            async with session.slot():
+                response = await http.request(
+                    request.method,
+                    request.url,
+                    params=request.params,  # type: ignore[arg-type]  # httpx accepts any str()-able value
+                    content=content,
+                    data=form,
+                    headers=dict(request.headers),
+                )
         except httpx.HTTPError as exc:
             raise classify(exc) from exc
         return HttpResponse(
@@ -232,14 +253,14 @@ class CarolAsyncHookBase(BaseHook):
         )
 
     async def _authenticate(self, action: Authenticate) -> Token | None:
-        """The token to send, renewed first when needed; one renewal at a time on this loop."""
-        if self._tokens is None:
-            self._tokens = TokenKeeper(await self.get_config())
-        async with self._token_lock:
-            steps = self._tokens.renewal(action.stale, rejected=action.rejected)
+        """The token to send, renewed first when needed: one renewal at a time for every hook of the
+        session, and a token another hook just renewed is used as it is."""
+        session = await self.get_session()
+        async with session.token_lock:
+            steps = session.tokens.renewal(action.stale, rejected=action.rejected)
             if steps is not None:
                 token = await self.run((await self.get_pipeline()).token(steps))
                 await _mask(token.access_token)
                 await _mask(token.refresh_token)
-                self._tokens.token = token
-            return self._tokens.token
+                session.tokens.token = token
+            return session.tokens.token
