@@ -1,11 +1,11 @@
-"""The asynchronous driver of the request pipeline: ``httpx.AsyncClient`` and ``asyncio.sleep``.
+"""The asynchronous driver of the request pipeline: ``httpx.AsyncClient`` and the event loop.
 
 It performs exactly the flows the sync hook performs (same URL building, auth, retries, error mapping);
 only the I/O differs. The connection is read with the async connection API (``aget_connection`` +
 ``aextra_dejson``): a sync lookup would block or deadlock the triggerer's event loop. The HTTP client,
-the token and the request gate are shared by every hook of the same connection on the same loop
-(:mod:`~airflow_provider_carol.hooks.core.sessions`), so a triggerer with many deferred Carol tasks logs
-in once and keeps a handful of connections open, not one pool per trigger.
+the token, the request gate and the poll scheduler are shared by every hook of the same connection on
+the same loop (:mod:`~airflow_provider_carol.hooks.core.sessions`), so a triggerer with many deferred
+Carol tasks logs in once and keeps a handful of connections open, not one pool per trigger.
 """
 
 from __future__ import annotations
@@ -197,7 +197,7 @@ class CarolAsyncHookBase(BaseHook):
 
     # ----------------------------------------------------------------- the driver
     async def run(self, flow: Flow[T]) -> T:
-        """Perform a flow's actions (HTTP with ``httpx``, waits with ``asyncio.sleep``); return its result."""
+        """Perform a flow's actions (HTTP with ``httpx``, pauses on the session's scheduler); its result."""
         result: object = None
         failure: Exception | None = None
         while True:
@@ -214,8 +214,8 @@ class CarolAsyncHookBase(BaseHook):
     async def _perform(self, action: Action) -> object:
         if isinstance(action, Send):
             return await self._send(action.request)
-        if isinstance(action, Sleep):
-            await asyncio.sleep(action.seconds)
+        if isinstance(action, Sleep):  # kept by the session's one scheduler, not a timer per wait
+            await (await self.get_session()).scheduler.sleep(action.seconds)
             return None
         if isinstance(action, Authenticate):
             return await self._authenticate(action)

@@ -1,4 +1,4 @@
-"""One HTTP client, one token and one request gate per Carol connection and event loop, for async hooks.
+"""One HTTP client, token, request gate and poll scheduler per Carol connection and event loop.
 
 A triggerer runs every deferred Carol sensor and operator on one event loop. Each trigger builds its own
 ``CarolAsyncHook``; if each hook also built its own ``httpx.AsyncClient`` and logged in on its own, N
@@ -12,7 +12,10 @@ connection on the same loop therefore share one :class:`SharedSession`:
 * **refcounted**: a hook takes a share on first use and gives it back in ``aclose()``; the last share
   closes the client and drops the session, so nothing outlives the triggers that used it;
 * **gated**: at most :data:`MAX_IN_FLIGHT` requests are on the wire at once (the pool holds as many
-  connections), the rest wait their turn in order. The wait is not part of any request timeout.
+  connections), the rest wait their turn in order. The wait is not part of any request timeout;
+* **scheduled**: the pauses of every wait on the session are kept by one
+  :class:`~airflow_provider_carol.hooks.core.scheduler.PollScheduler` (one timer, due order), not by
+  a timer per wait.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import httpx
 
 from airflow_provider_carol.hooks.core.auth import TokenKeeper
 from airflow_provider_carol.hooks.core.config import CarolConnectionConfig
+from airflow_provider_carol.hooks.core.scheduler import PollScheduler
 
 #: Requests one connection's shared session has on the wire at once (and connections it keeps open).
 MAX_IN_FLIGHT = 10
@@ -46,7 +50,7 @@ def session_key(config: CarolConnectionConfig) -> str:
 
 
 class SharedSession:
-    """What the async hooks of one connection share on one loop: client, token, gate and user count."""
+    """What the async hooks of one connection share on one loop: client, token, gate, scheduler, users."""
 
     def __init__(self, key: str, config: CarolConnectionConfig, build: ClientFactory) -> None:
         self.key = key
@@ -55,6 +59,7 @@ class SharedSession:
         #: One token renewal at a time for every hook of the session.
         self.token_lock = asyncio.Lock()
         self.users = 0
+        self.scheduler = PollScheduler()
         self._gate = asyncio.Semaphore(MAX_IN_FLIGHT)
         self._waiting = 0
         self._build = build
@@ -92,6 +97,7 @@ class SharedSession:
 
     async def aclose(self) -> None:
         """Close the client (its pooled connections); called by :func:`release` for the last user."""
+        self.scheduler.close()
         if self._client is not None:
             client, self._client = self._client, None
             await client.aclose()
