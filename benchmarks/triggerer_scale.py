@@ -113,10 +113,12 @@ def run_once(sandbox: Sandbox, package: Path, env: dict[str, str], size: int, ar
 
 def figures(log: list[dict], child: dict, started: float, ends: list[float]) -> dict:
     lateness = [event - end for event, end in zip(child["event_times"], ends, strict=True)]
-    first_end = min(ends)
-    window = [(t, cpu) for t, cpu in child["samples"] if first_end - STEADY <= t <= first_end]
-    (t0, cpu0), (t1, cpu1) = window[0], window[-1]
-    share = (cpu1 - cpu0) / (t1 - t0)
+    # CPU over the STEADY seconds before the first task ends, between the samples around that window
+    # (a blocked process may leave fewer samples than asked for; the sampling thread needs the GIL).
+    first_end, samples = min(ends), child["samples"]
+    t0, cpu0 = max((s for s in samples if s[0] <= first_end - STEADY), default=samples[0])
+    t1, cpu1 = min((s for s in samples if s[0] >= first_end), default=samples[-1])
+    share = (cpu1 - cpu0) / (t1 - t0) if t1 > t0 else float("nan")
     return {
         "wall_s": max(child["event_times"]) - started,
         "logins": sum(1 for r in log if r["path"] == TOKEN_PATH),
