@@ -12,8 +12,9 @@ import asyncio
 import json
 import threading
 
+from airflow_provider_carol import compat
 from airflow_provider_carol.hooks.carol_async import CarolAsyncHook
-from airflow_provider_carol.hooks.core import sessions
+from airflow_provider_carol.hooks.core import async_hook, sessions
 from airflow_provider_carol.hooks.core.sessions import MAX_IN_FLIGHT
 from tests.dagutil import await_until
 
@@ -118,3 +119,23 @@ async def test_hooks_on_another_event_loop_do_not_share(carol_sandbox):
         assert seen and seen[0] is not await hook.get_client()
         assert not (await hook.get_client()).is_closed  # the other loop closed only its own
     assert logins(carol_sandbox) == 2
+
+
+async def test_hooks_starting_together_register_each_secret_with_the_masker_once(carol_sandbox, monkeypatch):
+    """On the triggerer each registration is a supervisor round-trip: once per secret, not per trigger."""
+    registered: list[str] = []
+    real = compat.amask_secret
+
+    async def counted(secret, name=None):
+        registered.append(secret)
+        await real(secret, name)
+
+    monkeypatch.setattr(compat, "amask_secret", counted)
+    monkeypatch.setattr(async_hook, "_MASKED", set())
+    task_id = carol_sandbox.create_task(RUNNING)
+    hooks = [CarolAsyncHook() for _ in range(20)]
+    await asyncio.gather(*(hook.get_task(task_id) for hook in hooks))
+    for hook in hooks:
+        await hook.aclose()
+    # the password, then the one login's access and refresh tokens
+    assert len(registered) == 3 and registered[0] == carol_sandbox.password

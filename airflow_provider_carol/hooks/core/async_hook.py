@@ -54,9 +54,14 @@ async def _mask(secret: str | None) -> None:
     if not secret:
         return
     digest = hashlib.sha256(secret.encode()).hexdigest()
-    if digest not in _MASKED:
+    if digest in _MASKED:
+        return
+    _MASKED.add(digest)  # before the await: hooks starting together register it once
+    try:
         await compat.amask_secret(secret)
-        _MASKED.add(digest)
+    except BaseException:
+        _MASKED.discard(digest)
+        raise
 
 
 class CarolAsyncHookBase(BaseHook):
