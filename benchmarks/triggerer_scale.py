@@ -11,8 +11,10 @@ each on its own Carol task. Every task is RUNNING and turns COMPLETED ``--task-s
 starts (the tasks end over the few seconds it took to create them, in creation order). The baseline is
 the provider package at git revision ``--baseline`` (``git archive``; the design before the shared
 client, where every trigger's hook had its own client, token and login); the other is this checkout.
-The child imports one or the other through ``PYTHONPATH``. Both designs run each size back to back;
-the baseline only up to ``--baseline-max`` waits, and any run is stopped after ``--cap`` seconds.
+The child imports one or the other through ``PYTHONPATH``. A third run, "httpx alone", makes the same
+polls (same pauses, 10 connections, 10 in flight) with bare httpx and no provider code: the floor the
+HTTP client sets. All run each size back to back; the baseline only up to ``--baseline-max`` waits, and
+any run is stopped after ``--cap`` seconds.
 
 Printed per run: wall time until every wait ended; logins (password grants) and task GETs the sandbox
 received; peak TCP connections open from the child to the sandbox; the child's CPU in the 10 s before
@@ -78,7 +80,9 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-def run_once(sandbox: Sandbox, package: Path, env: dict[str, str], size: int, args: Any, work: Path) -> dict:
+def run_once(
+    sandbox: Sandbox, design: tuple[Path, list[str]], env: dict[str, str], size: int, args: Any, work: Path
+) -> dict:
     """Create ``size`` tasks, start the child, make every task end ``--task-seconds`` later; its figures."""
     sandbox.reset()
     schedule = [{"status": "RUNNING", "after": 0}, {"status": "COMPLETED", "after": HOLD}]
@@ -88,7 +92,8 @@ def run_once(sandbox: Sandbox, package: Path, env: dict[str, str], size: int, ar
         created.append((before, sandbox.create_task(schedule)))
     ids_file, out_file, err_file = work / "task_ids.json", work / "child.out", work / "child.err"
     ids_file.write_text(json.dumps([task_id for _, task_id in created]))
-    command = [sys.executable, str(CHILD), "--task-ids", str(ids_file), "--port", str(sandbox.port)]
+    package, flags = design
+    command = [sys.executable, str(CHILD), "--task-ids", str(ids_file), "--port", str(sandbox.port), *flags]
     # Output to files: a pipe nobody reads while waiting would fill up and block the child.
     with out_file.open("wb") as out, err_file.open("wb") as err:
         started = time.time()
@@ -174,11 +179,21 @@ def mode_env(sandbox: Sandbox, auth: str, home: Path) -> dict[str, str]:
         AIRFLOW_HOME=str(home),
         AIRFLOW__CORE__LOAD_EXAMPLES="False",
         AIRFLOW_CONN_CAROL_DEFAULT=sandbox.connection_json(auth),
+        # For --httpx-alone: the same sandbox with the API key (the floor's auth costs nothing per poll).
+        CAROL_RAW=json.dumps(
+            {
+                "url": f"{sandbox.url}/api",
+                "verify": sandbox.ca_bundle or True,
+                "headers": {"x-auth-key": sandbox.api_key, "x-auth-connectorid": sandbox.connector_id},
+            }
+        ),
     )
     return env
 
 
-def run_mode(mode: str, args: argparse.Namespace, designs: dict[str, Path], work: Path) -> list[Run]:
+def run_mode(
+    mode: str, args: argparse.Namespace, designs: dict[str, tuple[Path, list[str]]], work: Path
+) -> list[Run]:
     scheme, auth = mode.split("-", 1)
     home = work / mode / "airflow-home"
     home.mkdir(parents=True)
@@ -186,7 +201,7 @@ def run_mode(mode: str, args: argparse.Namespace, designs: dict[str, Path], work
     sandbox, runs = Sandbox(info), []
     try:
         for size in args.sizes:
-            for design, package in designs.items():
+            for design, package in designs.items():  # package: (PYTHONPATH, child flags)
                 if design == "baseline" and size > args.baseline_max:
                     note = f"not run (over --baseline-max {args.baseline_max})"
                     runs.append(Run(mode, size, design, None, note))
@@ -216,7 +231,11 @@ def main() -> None:
     runs: list[Run] = []
     with tempfile.TemporaryDirectory(prefix="triggerer-scale-") as tmp:
         work = Path(tmp)
-        designs = {"baseline": extract(args.baseline, work), "shared": ROOT}
+        designs = {
+            "baseline": (extract(args.baseline, work), []),
+            "shared": (ROOT, []),
+            "httpx alone": (ROOT, ["--httpx-alone"]),
+        }
         for mode in args.modes.split(","):
             runs += run_mode(mode, args, designs, work)
     load = os.getloadavg()
