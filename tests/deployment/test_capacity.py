@@ -23,13 +23,13 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_carol.hooks.core.sessions import MAX_IN_FLIGHT
+from tests.dagutil import connections_at_once
 from tests.deployment.harness import Deployment, wait_for
 
 pytestmark = pytest.mark.deployment
 DAG_ID, WAITS, RESUMED = "deploy_many_sensors", 1000, 8
 TOKEN_PATH = "/api/v5/oauth2/token"
-#: The shared client's connection pool (airflow_provider_carol.hooks.core.sessions.MAX_IN_FLIGHT).
-POOL = 10
 
 
 def sensor_states(deployment: Deployment, run_id: str) -> dict[tuple[str, bool], int]:
@@ -47,19 +47,6 @@ def sensor_states(deployment: Deployment, run_id: str) -> dict[tuple[str, bool],
 def polled(log: list[dict[str, Any]], paths: dict[str, str]) -> set[str]:
     """The Carol tasks a GET of the log answered (200)."""
     return {paths[r["path"]] for r in log if r["path"] in paths and r["status"] == 200}
-
-
-def most_connections_at_once(log: list[dict[str, Any]]) -> int:
-    """The most connections whose first and last logged requests overlap (a lower bound of those open)."""
-    spans: dict[str, list[float]] = {}
-    for r in log:
-        spans.setdefault(r["client"], [r["time"], r["time"]])[1] = r["time"]
-    edges = sorted([(first, 1) for first, _ in spans.values()] + [(last, -1) for _, last in spans.values()])
-    most = now = 0
-    for _, step in edges:
-        now += step
-        most = max(most, now)
-    return most
 
 
 def test_a_thousand_deferred_sensors_cost_carol_one_login_and_a_few_connections(
@@ -92,7 +79,7 @@ def test_a_thousand_deferred_sensors_cost_carol_one_login_and_a_few_connections(
     deferred_s = time.monotonic() - started
     log = sandbox.requests()
     assert [r["path"] for r in log if r["path"] == TOKEN_PATH] == [TOKEN_PATH]  # one login for all
-    assert most_connections_at_once(log) <= POOL
+    assert connections_at_once(log) <= MAX_IN_FLIGHT
 
     # Carol expires the token: every trigger's next poll gets a 401, and one re-login serves them all.
     expired_at = len(log)
@@ -150,7 +137,7 @@ def test_a_thousand_deferred_sensors_cost_carol_one_login_and_a_few_connections(
         "waits": WAITS,
         "seconds_until_all_deferred_and_polled": round(deferred_s, 1),
         "logins_before_expiry": 1,
-        "connections_at_once_seen": most_connections_at_once(log),
+        "connections_at_once_seen": connections_at_once(log),
         "requests_rejected_401_after_expiry": rejected,
         "relogins_after_expiry": 1,
         "lateness_s": late,

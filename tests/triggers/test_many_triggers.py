@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+from collections.abc import Callable
 
 import psutil
 from airflow.triggers.base import TriggerEvent
@@ -18,7 +19,7 @@ from airflow_provider_carol.hooks.core import sessions
 from airflow_provider_carol.hooks.core.sessions import MAX_IN_FLIGHT
 from airflow_provider_carol.triggers.events import CarolTaskEventTrigger
 from airflow_provider_carol.triggers.tasks import CarolTaskTrigger
-from tests.dagutil import await_until
+from tests.dagutil import await_until, connections_at_once
 
 RUNNING_LONG = [{"status": "RUNNING", "after": 0}]
 TOKEN_PATH = "/api/v5/oauth2/token"
@@ -35,23 +36,24 @@ def polled_since(sandbox, task_ids: list[str], since: int, status: int = 200) ->
     return {paths[r["path"]] for r in log if r["path"] in paths and r["status"] == status}
 
 
-def most_connections_at_once(log: list[dict]) -> int:
-    """The most TCP connections whose first and last requests overlap (a lower bound of those open)."""
-    spans: dict[str, list[float]] = {}
-    for r in log:
-        spans.setdefault(r["client"], [r["time"], r["time"]])[1] = r["time"]
-    edges = sorted([(first, 1) for first, _ in spans.values()] + [(last, -1) for _, last in spans.values()])
-    most = now = 0
-    for _, step in edges:
-        now += step
-        most = max(most, now)
-    return most
-
-
 async def first_event(trigger: CarolTaskTrigger) -> TriggerEvent:
     async for event in trigger.run():
         return event
     raise AssertionError("the trigger ended without an event")
+
+
+async def across(sandbox, triggers: list[CarolTaskTrigger], happen: Callable[[], bool]) -> list[TriggerEvent]:
+    """Run the triggers until each polled, then until ``happen()`` is true and each polled once more;
+    then end their Carol tasks. Their events."""
+    task_ids = [t.carol_task_id for t in triggers]
+    waiting = asyncio.gather(*(first_event(t) for t in triggers))
+    await await_until(lambda: polled_since(sandbox, task_ids, 0) == set(task_ids), "a poll of each")
+    await await_until(happen, "the event under test")
+    since = len(sandbox.requests())
+    await await_until(lambda: polled_since(sandbox, task_ids, since) == set(task_ids), "a poll of each after")
+    for task_id in task_ids:
+        sandbox.finish_task(task_id)
+    return await asyncio.wait_for(waiting, 120)
 
 
 async def test_many_triggers_log_in_once_and_poll_over_a_few_shared_connections(carol_sandbox_tls):
@@ -66,25 +68,17 @@ async def test_many_triggers_log_in_once_and_poll_over_a_few_shared_connections(
     log = sandbox.requests()
     assert len(token_requests(sandbox)) == 1  # one password login for all of them
     assert len({r["path"] for r in log if r["path"].startswith("/api/v1/tasks/")}) == len(task_ids)
-    assert most_connections_at_once(log) <= MAX_IN_FLIGHT
+    assert connections_at_once(log) <= MAX_IN_FLIGHT
     assert sessions.open_sessions() == []  # the last trigger to finish closed the shared client
 
 
 async def test_an_expired_token_is_renewed_once_for_every_waiting_trigger(carol_sandbox):
     task_ids = [carol_sandbox.create_task(RUNNING_LONG) for _ in range(12)]
-    waiting = asyncio.gather(*(first_event(CarolTaskTrigger(t, poll_interval=0.2)) for t in task_ids))
-    await await_until(lambda: polled_since(carol_sandbox, task_ids, 0) == set(task_ids), "a poll of each")
-    before = len(carol_sandbox.requests())
-    carol_sandbox.expire_tokens()
-    await await_until(
-        lambda: polled_since(carol_sandbox, task_ids, before) == set(task_ids), "a poll of each after expiry"
-    )
-    for task_id in task_ids:
-        carol_sandbox.finish_task(task_id)
-    events = await asyncio.wait_for(waiting, 120)
+    triggers = [CarolTaskTrigger(t, poll_interval=0.2) for t in task_ids]
+    events = await across(carol_sandbox, triggers, lambda: carol_sandbox.expire_tokens() >= 1)
     assert {e.payload["status"] for e in events} == {"COMPLETED"}
     assert len(token_requests(carol_sandbox)) == 2  # the first login and one renewal, not one per trigger
-    assert polled_since(carol_sandbox, task_ids, before, status=401)  # the renewal was needed
+    assert polled_since(carol_sandbox, task_ids, 0, status=401)  # Carol did reject the expired token
 
 
 async def test_a_rotating_refresh_token_serves_every_trigger(carol_sandbox, monkeypatch):
@@ -95,16 +89,7 @@ async def test_a_rotating_refresh_token_serves_every_trigger(carol_sandbox, monk
     monkeypatch.setenv("AIRFLOW_CONN_CAROL_TOKEN", json.dumps(conn))
     task_ids = [carol_sandbox.create_task(RUNNING_LONG) for _ in range(5)]
     triggers = [CarolTaskTrigger(t, "carol_token", poll_interval=0.2) for t in task_ids]
-    waiting = asyncio.gather(*(first_event(t) for t in triggers))
-    await await_until(lambda: polled_since(carol_sandbox, task_ids, 0) == set(task_ids), "a poll of each")
-    before = len(carol_sandbox.requests())
-    carol_sandbox.expire_tokens()
-    await await_until(
-        lambda: polled_since(carol_sandbox, task_ids, before) == set(task_ids), "a poll of each after expiry"
-    )
-    for task_id in task_ids:
-        carol_sandbox.finish_task(task_id)
-    events = await asyncio.wait_for(waiting, 120)
+    events = await across(carol_sandbox, triggers, lambda: carol_sandbox.expire_tokens() >= 1)
     assert [e.payload["status"] for e in events] == ["COMPLETED"] * 5
     assert [r["status"] for r in token_requests(carol_sandbox)] == [200]  # one refresh grant, accepted
 
@@ -112,15 +97,8 @@ async def test_a_rotating_refresh_token_serves_every_trigger(carol_sandbox, monk
 async def test_a_token_near_expiry_is_renewed_once_for_all_triggers(carol_sandbox):
     carol_sandbox.configure(token_ttl=8)  # renewed a quarter of its life (2 s) before it expires
     task_ids = [carol_sandbox.create_task(RUNNING_LONG) for _ in range(12)]
-    waiting = asyncio.gather(*(first_event(CarolTaskTrigger(t, poll_interval=0.2)) for t in task_ids))
-    await await_until(lambda: len(token_requests(carol_sandbox)) >= 3, "two renewals of the token")
-    renewed = len(carol_sandbox.requests())
-    await await_until(
-        lambda: polled_since(carol_sandbox, task_ids, renewed) == set(task_ids), "a poll of each after that"
-    )
-    for task_id in task_ids:
-        carol_sandbox.finish_task(task_id)
-    events = await asyncio.wait_for(waiting, 120)
+    triggers = [CarolTaskTrigger(t, poll_interval=0.2) for t in task_ids]
+    events = await across(carol_sandbox, triggers, lambda: len(token_requests(carol_sandbox)) >= 3)
     assert {e.payload["status"] for e in events} == {"COMPLETED"}
     times = [r["time"] for r in token_requests(carol_sandbox)]
     # One renewal per token lifetime for all twelve, not twelve at once: renewals ~6 s apart.
