@@ -9,8 +9,8 @@ and each trigger's event carrying its own task once the tasks end.
 
 The triggerer's default capacity is 1,000 triggers, so this test must run while no other trigger exists
 (first in tests/deployment, before the event-driven test leaves its asset watcher running).
-Resuming 1,000 sensors on the two one-slot workers would take about half an hour on this 2-core
-machine (about 0.6 resumptions a second), and it is no part of what the triggerer does: the first
+Resuming 1,000 sensors on the two one-slot workers would take about 25 minutes on this 2-core
+machine (about 0.7 resumptions a second), and it is no part of what the triggerer does: the first
 ``RESUMED`` sensors resume and succeed on the workers, then the run is marked successful through the REST
 API. Waits are on events and counts, never on elapsed time.
 """
