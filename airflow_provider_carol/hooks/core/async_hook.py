@@ -2,10 +2,7 @@
 
 It performs exactly the flows the sync hook performs (same URL building, auth, retries, error mapping);
 only the I/O differs. The connection is read with the async connection API (``aget_connection`` +
-``aextra_dejson``): a sync lookup would block or deadlock the triggerer's event loop. The HTTP client,
-the token, the request gate and the poll scheduler are shared by every hook of the same connection on
-the same loop (:mod:`~airflow_provider_carol.hooks.core.sessions`), so a triggerer with many deferred
-Carol tasks logs in once and keeps a handful of connections open, not one pool per trigger.
+``aextra_dejson``): a sync lookup would block or deadlock the triggerer's event loop.
 """
 
 from __future__ import annotations
@@ -66,6 +63,10 @@ async def _mask(secret: str | None) -> None:
 
 class CarolAsyncHookBase(BaseHook):
     """Connection, client, token and async flow driver for triggers; use as ``async with hook:``.
+
+    The HTTP client, the token, the request gate and the poll scheduler are shared by every hook of the
+    same connection on the same event loop (:mod:`~airflow_provider_carol.hooks.core.sessions`), so a
+    triggerer with many deferred Carol tasks logs in once and keeps a handful of connections open.
 
     :param carol_conn_id: the ``carol`` connection.
     :param retry_limit: retries of a retryable failure (same policy as ``CarolHook``).
