@@ -52,8 +52,12 @@ def session_key(config: CarolConnectionConfig) -> str:
 class SharedSession:
     """What the async hooks of one connection share on one loop: client, token, gate, scheduler, users."""
 
-    def __init__(self, key: str, config: CarolConnectionConfig, build: ClientFactory) -> None:
+    def __init__(
+        self, key: str, config: CarolConnectionConfig, build: ClientFactory, loop: asyncio.AbstractEventLoop
+    ) -> None:
         self.key = key
+        #: Weak, so an unclosed session does not keep its loop (the registry's key) alive.
+        self.loop = weakref.ref(loop)
         self.config = config
         self.tokens = TokenKeeper(config)
         #: One token renewal at a time for every hook of the session.
@@ -105,11 +109,12 @@ class SharedSession:
 
 def acquire(config: CarolConnectionConfig, build: ClientFactory) -> SharedSession:
     """Take a share of the running loop's session for ``config`` (created on first use)."""
-    sessions = _SESSIONS.setdefault(asyncio.get_running_loop(), {})
+    loop = asyncio.get_running_loop()
+    sessions = _SESSIONS.setdefault(loop, {})
     key = session_key(config)
     session = sessions.get(key)
     if session is None:
-        session = sessions[key] = SharedSession(key, config, build)
+        session = sessions[key] = SharedSession(key, config, build, loop)
     session.users += 1
     return session
 
@@ -119,7 +124,8 @@ async def release(session: SharedSession) -> None:
     session.users -= 1
     if session.users > 0:
         return
-    sessions = _SESSIONS.get(asyncio.get_running_loop(), {})
+    loop = session.loop()  # the loop it was made on, wherever the last user closes
+    sessions = _SESSIONS.get(loop, {}) if loop is not None else {}
     if sessions.get(session.key) is session:
         del sessions[session.key]
     await session.aclose()
