@@ -130,7 +130,11 @@ async def test_task_trigger_fires_once_per_finished_task_and_not_for_older_ones(
     carol_sandbox.finish_task(second)
     carol_sandbox.finish_task(third, "CANCELED")
     fired = [await watch.event(), await watch.event()]
-    assert [(e["carol_task_id"], e["status"]) for e in fired] == [(second, "COMPLETED"), (third, "CANCELED")]
+    # Oldest first by Carol's mdmLastUpdated (milliseconds), ties by id: two tasks ended within the same
+    # millisecond come out in id order, not in the order the test ended them.
+    ended = sorted((carol_sandbox.task(t)["mdmLastUpdated"], t) for t in (second, third))
+    statuses = {second: "COMPLETED", third: "CANCELED"}
+    assert [(e["carol_task_id"], e["status"]) for e in fired] == [(t, statuses[t]) for _, t in ended]
     await watch.quiet()  # each task fired exactly once
     await watch.close()
 
