@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -32,21 +34,120 @@ DAG_ID, WAITS, RESUMED = "deploy_many_sensors", 1000, 8
 TOKEN_PATH = "/api/v5/oauth2/token"
 
 
-def sensor_states(deployment: Deployment, run_id: str) -> dict[tuple[str, bool], int]:
-    """How many mapped sensors are in each state, split by whether a triggerer runs their trigger."""
-    rows = deployment.query(
-        "SELECT ti.state, t.triggerer_id IS NOT NULL, count(*) FROM task_instance ti "
-        "LEFT JOIN trigger t ON t.id = ti.trigger_id "
-        "WHERE ti.dag_id = %s AND ti.run_id = %s AND ti.task_id = 'wait' GROUP BY 1, 2",
-        DAG_ID,
-        run_id,
-    )
-    return {(str(state), bool(assigned)): count for state, assigned, count in rows}
+@dataclass
+class ManyWaits:
+    """One ``deploy_many_sensors`` run and its Carol tasks, checked phase by phase."""
 
+    deployment: Deployment
+    task_ids: list[str]
+    run_id: str = ""
 
-def polled(log: list[dict[str, Any]], paths: dict[str, str]) -> set[str]:
-    """The Carol tasks a GET of the log answered (200)."""
-    return {paths[r["path"]] for r in log if r["path"] in paths and r["status"] == 200}
+    @property
+    def paths(self) -> dict[str, str]:
+        return {f"/api/v1/tasks/{t}": t for t in self.task_ids}
+
+    def states(self) -> dict[tuple[str, bool], int]:
+        """How many mapped sensors are in each state, split by whether a triggerer runs their trigger."""
+        rows = self.deployment.query(
+            "SELECT ti.state, t.triggerer_id IS NOT NULL, count(*) FROM task_instance ti "
+            "LEFT JOIN trigger t ON t.id = ti.trigger_id "
+            "WHERE ti.dag_id = %s AND ti.run_id = %s AND ti.task_id = 'wait' GROUP BY 1, 2",
+            DAG_ID,
+            self.run_id,
+        )
+        return {(str(state), bool(assigned)): count for state, assigned, count in rows}
+
+    def polled(self, since: int = 0) -> set[str]:
+        """The Carol tasks a GET answered (200) after the first ``since`` request-log entries."""
+        paths = self.paths
+        return {
+            paths[r["path"]]
+            for r in self.deployment.sandbox.requests()[since:]
+            if r["path"] in paths and r["status"] == 200
+        }
+
+    def wait(self, what: str, check: Callable[[], object]) -> None:
+        def alive_and() -> object:
+            self.deployment.check_alive()
+            return check()
+
+        wait_for(what, alive_and, 900, 2.0, self.deployment.log_tails)
+
+    def defer_all(self) -> None:
+        """Start the run; wait until every sensor is deferred in one triggerer and every task polled."""
+        self.run_id = self.deployment.trigger(DAG_ID, {"carol_task_ids": self.task_ids})
+
+        def all_in_the_triggerer() -> bool:
+            states = self.states()
+            assert not {state for state, _ in states} & {"failed", "upstream_failed"}, states
+            return states.get(("deferred", True)) == WAITS
+
+        self.wait(f"{WAITS} deferred in the triggerer", all_in_the_triggerer)
+        (triggerers,) = self.deployment.query(
+            "SELECT count(DISTINCT t.triggerer_id) FROM trigger t "
+            "JOIN task_instance ti ON ti.trigger_id = t.id WHERE ti.dag_id = %s AND ti.run_id = %s",
+            DAG_ID,
+            self.run_id,
+        )
+        assert triggerers == (1,)
+        self.wait("every Carol task polled", lambda: self.polled() == set(self.task_ids))
+
+    def relogin_after_expiry(self) -> list[dict[str, Any]]:
+        """Carol expires the token; the requests until every task was polled again with a new one."""
+        expired_at = len(self.deployment.sandbox.requests())
+        self.deployment.sandbox.expire_tokens()
+        self.wait(
+            "every task polled with a renewed token", lambda: self.polled(expired_at) == set(self.task_ids)
+        )
+        return self.deployment.sandbox.requests()[expired_at:]
+
+    def fire_all(self) -> dict[str, float]:
+        """End every Carol task; wait until no sensor is deferred. Lateness of the polls that saw the ends."""
+        finished: dict[str, float] = {}
+        for task_id in self.task_ids:
+            finished[task_id] = time.time()
+            self.deployment.sandbox.finish_task(task_id)
+        self.wait("every trigger to fire", lambda: all(state != "deferred" for state, _ in self.states()))
+        return lateness(self.deployment.sandbox.requests(), self.paths, finished)
+
+    def check_events_after_some_resumed(self) -> list[int]:
+        """Once ``RESUMED`` sensors succeeded: each fired sensor holds its own task's event, each resumed
+        one returned its task. The map indexes that resumed."""
+        self.wait(
+            f"{RESUMED} sensors to succeed on the workers",
+            lambda: self.states().get(("success", False), 0) >= RESUMED,
+        )
+        rows = self.deployment.query(  # one snapshot: an event is held until its sensor has resumed
+            "SELECT map_index, state, next_kwargs FROM task_instance "
+            "WHERE dag_id = %s AND run_id = %s AND task_id = 'wait'",
+            DAG_ID,
+            self.run_id,
+        )
+        assert sorted(index for index, _, _ in rows) == list(range(WAITS))
+        wrong = [
+            (index, (kwargs or {}).get("event"))
+            for index, state, kwargs in rows
+            if state != "success"
+            and (kwargs or {}).get("event")
+            != {"status": "COMPLETED", "carol_task_id": self.task_ids[index], "error": None, "logs_tail": []}
+        ]
+        assert not wrong, wrong[:3]
+        done = [index for index, state, _ in rows if state == "success"]
+        for index in done:
+            value = self.deployment.xcom(DAG_ID, self.run_id, "wait", map_index=index)
+            assert value == {"carol_task_id": self.task_ids[index], "status": "COMPLETED"}
+        return done
+
+    def end_run(self) -> None:
+        """Mark the run successful (the other resumptions would take ~25 min) and let the workers drain."""
+        self.deployment.api("PATCH", f"dags/{DAG_ID}/dagRuns/{self.run_id}", json={"state": "success"})
+        busy = (
+            "SELECT count(*) FROM task_instance "
+            "WHERE dag_id = %s AND run_id = %s AND state IN ('queued', 'running')"
+        )
+        self.wait(
+            "the workers to be idle", lambda: self.deployment.query(busy, DAG_ID, self.run_id)[0][0] == 0
+        )
 
 
 def test_a_thousand_deferred_sensors_cost_carol_one_login_and_a_few_connections(
@@ -56,83 +157,25 @@ def test_a_thousand_deferred_sensors_cost_carol_one_login_and_a_few_connections(
     sandbox.reset()
     others = deployment.query("SELECT count(*) FROM trigger")[0][0]
     assert others == 0, f"{others} trigger(s) there already: {WAITS} more exceed the triggerer's capacity"
-    task_ids = [sandbox.create_task([{"status": "RUNNING", "after": 0}]) for _ in range(WAITS)]
-    paths = {f"/api/v1/tasks/{t}": t for t in task_ids}
-    started = time.monotonic()
-    run_id = deployment.trigger(DAG_ID, {"carol_task_ids": task_ids})
-
-    def all_in_the_triggerer() -> bool:
-        deployment.check_alive()
-        states = sensor_states(deployment, run_id)
-        assert not {state for state, _ in states} & {"failed", "upstream_failed"}, states
-        return states.get(("deferred", True)) == WAITS
-
-    wait_for(f"{WAITS} deferred in the triggerer", all_in_the_triggerer, 900, 2.0, deployment.log_tails)
-    (triggerers,) = deployment.query(
-        "SELECT count(DISTINCT t.triggerer_id) FROM trigger t JOIN task_instance ti ON ti.trigger_id = t.id "
-        "WHERE ti.dag_id = %s AND ti.run_id = %s",
-        DAG_ID,
-        run_id,
+    waits = ManyWaits(
+        deployment, [sandbox.create_task([{"status": "RUNNING", "after": 0}]) for _ in range(WAITS)]
     )
-    assert triggerers == (1,)
-    wait_for("every Carol task polled", lambda: polled(sandbox.requests(), paths) == set(task_ids), 900, 2.0)
+    started = time.monotonic()
+
+    waits.defer_all()
     deferred_s = time.monotonic() - started
     log = sandbox.requests()
     assert [r["path"] for r in log if r["path"] == TOKEN_PATH] == [TOKEN_PATH]  # one login for all
     assert connections_at_once(log) <= MAX_IN_FLIGHT
 
-    # Carol expires the token: every trigger's next poll gets a 401, and one re-login serves them all.
-    expired_at = len(log)
-    sandbox.expire_tokens()
-    wait_for(
-        "every task polled again with a renewed token",
-        lambda: polled(sandbox.requests()[expired_at:], paths) == set(task_ids),
-        900,
-        2.0,
-    )
-    window = sandbox.requests()[expired_at:]
+    window = waits.relogin_after_expiry()  # every trigger's next poll is refused; one re-login serves all
     assert sum(1 for r in window if r["path"] == TOKEN_PATH) == 1
     rejected = sum(1 for r in window if r["status"] == 401)
     assert rejected >= 1
 
-    finished: dict[str, float] = {}
-    for task_id in task_ids:
-        finished[task_id] = time.time()
-        sandbox.finish_task(task_id)
-
-    def all_fired() -> bool:
-        deployment.check_alive()
-        return not any(state == "deferred" for state, _ in sensor_states(deployment, run_id))
-
-    wait_for("every trigger to fire", all_fired, 900, 2.0, deployment.log_tails)
-    late = lateness(sandbox.requests(), paths, finished)
-
-    def resumed() -> bool:
-        deployment.check_alive()
-        return sensor_states(deployment, run_id).get(("success", False), 0) >= RESUMED
-
-    wait_for(f"{RESUMED} sensors to succeed on the workers", resumed, 900, 2.0, deployment.log_tails)
-    # One snapshot: a sensor not yet resumed holds its trigger's event; a resumed one has returned it.
-    rows = deployment.query(
-        "SELECT map_index, state, next_kwargs FROM task_instance "
-        "WHERE dag_id = %s AND run_id = %s AND task_id = 'wait'",
-        DAG_ID,
-        run_id,
-    )
-    assert sorted(index for index, _, _ in rows) == list(range(WAITS))
-    done = [index for index, state, _ in rows if state == "success"]
-    events = {index: (kwargs or {}).get("event") for index, state, kwargs in rows if state != "success"}
-    wrong = {
-        i: e
-        for i, e in events.items()
-        if e != {"status": "COMPLETED", "carol_task_id": task_ids[i], "error": None, "logs_tail": []}
-    }
-    assert not wrong, list(wrong.items())[:3]
-    for index in done:
-        value = deployment.xcom(DAG_ID, run_id, "wait", map_index=index)
-        assert value == {"carol_task_id": task_ids[index], "status": "COMPLETED"}
-    deployment.api("PATCH", f"dags/{DAG_ID}/dagRuns/{run_id}", json={"state": "success"})
-    wait_for("the workers to be idle", lambda: not busy(deployment, run_id), 600, 2.0, deployment.log_tails)
+    late = waits.fire_all()
+    done = waits.check_events_after_some_resumed()
+    waits.end_run()
     observations["many_sensors"] = {
         "waits": WAITS,
         "seconds_until_all_deferred_and_polled": round(deferred_s, 1),
@@ -162,14 +205,3 @@ def lateness(
         "p99": round(values[int(0.99 * (len(values) - 1))], 2),
         "max": round(values[-1], 2),
     }
-
-
-def busy(deployment: Deployment, run_id: str) -> bool:
-    """Whether any task of the run is still queued or running (after the run was marked successful)."""
-    rows = deployment.query(
-        "SELECT count(*) FROM task_instance "
-        "WHERE dag_id = %s AND run_id = %s AND state IN ('queued', 'running')",
-        DAG_ID,
-        run_id,
-    )
-    return rows[0][0] > 0
