@@ -1,4 +1,5 @@
-"""Test helpers: load and run DAG files from tests/dags, a recording task instance, sandbox long tasks."""
+"""Test helpers: load and run DAG files from tests/dags, a recording task instance, sandbox long tasks
+and request logs."""
 
 from __future__ import annotations
 
@@ -96,6 +97,23 @@ def wait_until(condition: Any, what: str, timeout: float = 120.0, interval: floa
         if time.monotonic() >= deadline:
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
         time.sleep(interval)
+
+
+def connections_at_once(log: list[dict[str, Any]]) -> int:
+    """The most TCP connections of a sandbox request log whose first and last requests overlap.
+
+    A lower bound of the connections a client held open at once (each log entry names its
+    ``client`` host:port, one per connection).
+    """
+    spans: dict[str, list[float]] = {}
+    for entry in log:
+        spans.setdefault(entry["client"], [entry["time"], entry["time"]])[1] = entry["time"]
+    edges = sorted([(first, 1) for first, _ in spans.values()] + [(last, -1) for _, last in spans.values()])
+    most = now = 0
+    for _, step in edges:
+        now += step
+        most = max(most, now)
+    return most
 
 
 async def await_until(condition: Any, what: str, timeout: float = 120.0, interval: float = 0.05) -> Any:

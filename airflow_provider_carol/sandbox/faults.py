@@ -146,19 +146,25 @@ class FaultRegistry:
 
 
 class RequestLog:
-    """A bounded ring of (method, path, query, status) for every non-admin request."""
+    """A bounded ring of (method, path, query, status, client) for every non-admin request.
+
+    ``client`` is the ``host:port`` the request came from: one value per TCP connection, so a test can
+    count the connections a client opened (keep-alive reuse shows as repeats).
+    """
 
     def __init__(self, size: int = 200_000) -> None:
-        self.entries: deque[tuple[float, str, str, str, int | None, str | None]] = deque(maxlen=size)
+        self.entries: deque[tuple[float, str, str, str, int | None, str | None, str]] = deque(maxlen=size)
         self.in_flight = 0  # requests being handled right now (all on the server's one event loop)
 
-    def add(self, method: str, path: str, query: str, status: int | None, fault: str | None = None) -> None:
-        self.entries.append((time.time(), method, path, query, status, fault))
+    def add(self, scope: Scope, query: str, status: int | None, fault: str | None = None) -> None:
+        client = scope.get("client") or ("", 0)
+        peer = f"{client[0]}:{client[1]}"
+        self.entries.append((time.time(), scope["method"], scope["path"], query, status, fault, peer))
 
     def to_json(self) -> list[dict[str, Any]]:
         return [
-            {"time": t, "method": m, "path": p, "query": q, "status": s, "fault": f}
-            for t, m, p, q, s, f in list(self.entries)
+            {"time": t, "method": m, "path": p, "query": q, "status": s, "fault": f, "client": c}
+            for t, m, p, q, s, f, c in list(self.entries)
         ]
 
 
@@ -207,25 +213,25 @@ class SandboxMiddleware:
 
         await self.app(scope, receive, send_and_record)
         query = scope["query_string"].decode("latin-1")
-        self.log.add(scope["method"], scope["path"], query, status[0], fault)
+        self.log.add(scope, query, status[0], fault)
 
     async def _apply(self, fault: Fault, scope: Scope, receive: Receive, send: Send) -> None:
-        method, path, query = scope["method"], scope["path"], scope["query_string"].decode("latin-1")
+        query = scope["query_string"].decode("latin-1")
         if fault.hold:
             await self.faults.wait_for_release()
         if fault.latency:
             await asyncio.sleep(fault.latency)
         if fault.drop == "before":
-            self.log.add(method, path, query, None, "drop_before")
+            self.log.add(scope, query, None, "drop_before")
             self.abort(scope)
             return
         if fault.status is not None:
             await _send_fault(fault, send)
-            self.log.add(method, path, query, fault.status, "status")
+            self.log.add(scope, query, fault.status, "status")
             return
         if fault.drop == "after":
             await self.app(scope, receive, _drain)
-            self.log.add(method, path, query, None, "drop_after")
+            self.log.add(scope, query, None, "drop_after")
             self.abort(scope)
             return
         await self._run_and_record(scope, receive, send, "latency" if fault.latency else "hold")

@@ -1,4 +1,4 @@
-"""The asynchronous driver of the request pipeline: ``httpx.AsyncClient`` and ``asyncio.sleep``.
+"""The asynchronous driver of the request pipeline: ``httpx.AsyncClient`` and the event loop.
 
 It performs exactly the flows the sync hook performs (same URL building, auth, retries, error mapping);
 only the I/O differs. The connection is read with common-compat's ``get_async_connection`` +
@@ -9,6 +9,7 @@ thread before): a sync lookup on the loop would block or deadlock the triggerer'
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import ssl
 from collections.abc import Mapping
 from typing import cast
@@ -19,8 +20,8 @@ from airflow.providers.common.compat.sdk import BaseHook
 from typing_extensions import Self
 
 from airflow_provider_carol import compat
-from airflow_provider_carol.hooks.core import endpoints
-from airflow_provider_carol.hooks.core.auth import Token, TokenKeeper
+from airflow_provider_carol.hooks.core import endpoints, sessions
+from airflow_provider_carol.hooks.core.auth import Token
 from airflow_provider_carol.hooks.core.config import CarolConnectionConfig, ConnectionView
 from airflow_provider_carol.hooks.core.identity import CarolContext, get_context
 from airflow_provider_carol.hooks.core.transport import (
@@ -43,15 +44,31 @@ from airflow_provider_carol.hooks.core.transport import (
 
 #: Flows a :class:`~.transport.Parallel` action runs at once.
 MAX_CONCURRENT_FLOWS = 8
+#: Digests of the secrets this process already gave Airflow's masker (each is registered once, not once
+#: per trigger: on the triggerer every registration is a round-trip to its supervisor).
+_MASKED: set[str] = set()
 
 
 async def _mask(secret: str | None) -> None:
-    if secret:
+    if not secret:
+        return
+    digest = hashlib.sha256(secret.encode()).hexdigest()
+    if digest in _MASKED:
+        return
+    _MASKED.add(digest)  # before the await: hooks starting together register it once
+    try:
         await compat.amask_secret(secret)
+    except BaseException:
+        _MASKED.discard(digest)
+        raise
 
 
 class CarolAsyncHookBase(BaseHook):
     """Connection, client, token and async flow driver for triggers; use as ``async with hook:``.
+
+    The HTTP client, the token, the request gate and the poll scheduler are shared by every hook of the
+    same connection on the same event loop (:mod:`~airflow_provider_carol.hooks.core.sessions`), so a
+    triggerer with many deferred Carol tasks logs in once and keeps a handful of connections open.
 
     :param carol_conn_id: the ``carol`` connection.
     :param retry_limit: retries of a retryable failure (same policy as ``CarolHook``).
@@ -77,9 +94,7 @@ class CarolAsyncHookBase(BaseHook):
         self.carol_conn_id = carol_conn_id
         self._config: CarolConnectionConfig | None = None
         self._pipeline: Pipeline | None = None
-        self._tokens: TokenKeeper | None = None
-        self._client: httpx.AsyncClient | None = None
-        self._token_lock = asyncio.Lock()
+        self._session: sessions.SharedSession | None = None
 
     # ----------------------------------------------------------------- connection and client
     async def get_config(self) -> CarolConnectionConfig:
@@ -106,16 +121,22 @@ class CarolAsyncHookBase(BaseHook):
             self._pipeline = Pipeline(await self.get_config(), self.retry_policy, self.log)
         return self._pipeline
 
+    async def get_session(self) -> sessions.SharedSession:
+        """This hook's share of the loop's session for its connection (taken on first use)."""
+        config = await self.get_config()
+        if self._session is None:  # checked after the await: concurrent first uses take one share
+            self._session = sessions.acquire(config, self._build_client)
+        return self._session
+
     async def get_client(self) -> httpx.AsyncClient:
-        """The hook's keep-alive ``httpx.AsyncClient`` (created on first use; closed by :meth:`aclose`)."""
-        if self._client is None:
-            config = await self.get_config()
-            # Loading CA certificates is blocking file I/O: keep it off the event loop.
-            self._client = await asyncio.to_thread(self._build_client, config)
-        return self._client
+        """The keep-alive ``httpx.AsyncClient`` shared by this connection's hooks on this loop.
+
+        Closed when the last hook sharing it is closed (:meth:`aclose`), not before.
+        """
+        return await (await self.get_session()).client()
 
     @staticmethod
-    def _build_client(config: CarolConnectionConfig) -> httpx.AsyncClient:
+    def _build_client(config: CarolConnectionConfig, limits: httpx.Limits) -> httpx.AsyncClient:
         verify: bool | ssl.SSLContext = (
             config.verify
             if isinstance(config.verify, bool)
@@ -125,13 +146,17 @@ class CarolAsyncHookBase(BaseHook):
             verify=verify,
             timeout=httpx.Timeout(config.timeout, connect=min(10.0, config.timeout)),
             headers=default_headers(),
+            limits=limits,
         )
 
     async def aclose(self) -> None:
-        """Close the pooled connections; the hook can be used again afterwards."""
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        """Give back this hook's share of the client; the last hook closes the pooled connections.
+
+        The hook can be used again afterwards (it takes a new share).
+        """
+        if self._session is not None:
+            session, self._session = self._session, None
+            await sessions.release(session)
 
     async def __aenter__(self) -> Self:
         return self
@@ -180,7 +205,7 @@ class CarolAsyncHookBase(BaseHook):
 
     # ----------------------------------------------------------------- the driver
     async def run(self, flow: Flow[T]) -> T:
-        """Perform a flow's actions (HTTP with ``httpx``, waits with ``asyncio.sleep``); return its result."""
+        """Perform a flow's actions (HTTP with ``httpx``, pauses on the session's scheduler); its result."""
         result: object = None
         failure: Exception | None = None
         while True:
@@ -197,8 +222,8 @@ class CarolAsyncHookBase(BaseHook):
     async def _perform(self, action: Action) -> object:
         if isinstance(action, Send):
             return await self._send(action.request)
-        if isinstance(action, Sleep):
-            await asyncio.sleep(action.seconds)
+        if isinstance(action, Sleep):  # kept by the session's one scheduler, not a timer per wait
+            await (await self.get_session()).scheduler.sleep(action.seconds)
             return None
         if isinstance(action, Authenticate):
             return await self._authenticate(action)
@@ -215,18 +240,20 @@ class CarolAsyncHookBase(BaseHook):
         raise TypeError(f"unknown flow action {action!r}")
 
     async def _send(self, request: HttpRequest) -> HttpResponse:
-        http = await self.get_client()
+        session = await self.get_session()
+        http = await session.client()
         body = request.body
         content, form = (body, None) if body is None or isinstance(body, bytes) else (None, dict(body))
         try:
-            response = await http.request(
-                request.method,
-                request.url,
-                params=request.params,  # type: ignore[arg-type]  # httpx accepts any str()-able value
-                content=content,
-                data=form,
-                headers=dict(request.headers),
-            )
+            async with session.slot():
+                response = await http.request(
+                    request.method,
+                    request.url,
+                    params=request.params,  # type: ignore[arg-type]  # httpx accepts any str()-able value
+                    content=content,
+                    data=form,
+                    headers=dict(request.headers),
+                )
         except httpx.HTTPError as exc:
             raise classify(exc) from exc
         return HttpResponse(
@@ -234,14 +261,14 @@ class CarolAsyncHookBase(BaseHook):
         )
 
     async def _authenticate(self, action: Authenticate) -> Token | None:
-        """The token to send, renewed first when needed; one renewal at a time on this loop."""
-        if self._tokens is None:
-            self._tokens = TokenKeeper(await self.get_config())
-        async with self._token_lock:
-            steps = self._tokens.renewal(action.stale, rejected=action.rejected)
+        """The token to send, renewed first when needed: one renewal at a time for every hook of the
+        session, and a token another hook just renewed is used as it is."""
+        session = await self.get_session()
+        async with session.token_lock:
+            steps = session.tokens.renewal(action.stale, rejected=action.rejected)
             if steps is not None:
                 token = await self.run((await self.get_pipeline()).token(steps))
                 await _mask(token.access_token)
                 await _mask(token.refresh_token)
-                self._tokens.token = token
-            return self._tokens.token
+                session.tokens.token = token
+            return session.tokens.token
