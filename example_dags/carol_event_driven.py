@@ -53,7 +53,7 @@ if AIRFLOW_V_3_0_PLUS:
 
             from airflow_provider_carol.exceptions import CarolError
             from airflow_provider_carol.hooks.carol import CarolHook
-            from airflow_provider_carol.hooks.events import staging_counts
+            from airflow_provider_carol.hooks.listings import staging_counts
             from airflow_provider_carol.triggers.events import STAGING_EVENT
 
             log = logging.getLogger("carol_event_driven")

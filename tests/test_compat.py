@@ -121,7 +121,7 @@ def test_no_task_context_outside_a_task_on_every_line():
     """``get_current_context`` outside a task raises RuntimeError on 3.x but AirflowException on 2.11
     (without the standard provider); the provider's callers treat both as "not in a task"."""
     from airflow_provider_carol.hooks.bigquery.labels import airflow_labels
-    from airflow_provider_carol.hooks.core.durable import state_store
+    from airflow_provider_carol.hooks.core.task_state import state_store
     from airflow_provider_carol.hooks.staging.batches import airflow_task_key
 
     assert airflow_labels() == {}

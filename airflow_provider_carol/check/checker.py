@@ -67,7 +67,7 @@ class Checker:
             return
         self.get(endpoints.ORGANIZATION_CURRENT)
         endpoint = endpoints.TENANT_CURRENT
-        try:  # a 401 here is an answer, not a stale token: no re-login (hooks/core/identity.py)
+        try:  # a 401 here is an answer, not a stale token: no re-login (hooks/core/context.py)
             body = self.hook.run(self.hook.pipeline.call(Call.to(endpoint, reauthenticate=False)))
         except CarolApiError as exc:
             if exc.status_code is None or not 400 <= exc.status_code < 500:

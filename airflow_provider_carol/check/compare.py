@@ -90,7 +90,7 @@ def compare(endpoint: Endpoint, body: object, status: int = 200) -> EndpointResu
 
 def stats_shape(body: object) -> tuple[str, bool]:
     """What the tenant's ``stagingEntityStats`` values hold (names only), and whether a count is readable."""
-    from airflow_provider_carol.hooks.events import stat_count
+    from airflow_provider_carol.hooks.listings import stat_count
 
     values = values_at(body, "aggs.*.stagingEntityStats.*")
     if not values:

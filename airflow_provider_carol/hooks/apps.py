@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from airflow_provider_carol.exceptions import CarolConfigError, CarolUnexpectedAnswer
 from airflow_provider_carol.hooks.core import endpoints
 from airflow_provider_carol.hooks.core.answers import describe, required_text
-from airflow_provider_carol.hooks.core.hook import CarolHookBase
+from airflow_provider_carol.hooks.core.sync_driver import CarolHookBase
 from airflow_provider_carol.hooks.core.transport import Call, Flow, Json
 from airflow_provider_carol.hooks.tasks.models import CarolTask, started_task
 
@@ -99,7 +99,7 @@ def start_app_process(name: str, process_name: str) -> Flow[CarolTask]:
     return started_task(body, what, str(endpoints.APP_PROCESS_EXECUTE))
 
 
-class AppsApi(CarolHookBase):
+class AppMethods(CarolHookBase):
     """App methods of ``CarolHook``."""
 
     def app_name(self, app_name: str | None = None) -> str:

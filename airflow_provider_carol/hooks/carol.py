@@ -3,12 +3,12 @@
 Where each method lives:
 
 - ``call_api``, ``request``, ``get_current``, ``test_connection``, ``run``, ``config``:
-  :mod:`~airflow_provider_carol.hooks.core.hook`;
+  :mod:`~airflow_provider_carol.hooks.core.sync_driver`;
 - connectors and staging schemas: :mod:`~airflow_provider_carol.hooks.staging.connectors`;
 - sends and batches: :mod:`~airflow_provider_carol.hooks.staging.sends`;
-- long tasks (get, cancel, logs, wait, url): :mod:`~airflow_provider_carol.hooks.tasks.api`;
+- long tasks (get, cancel, logs, wait, url): :mod:`~airflow_provider_carol.hooks.tasks.methods`;
 - apps (settings, processes): :mod:`~airflow_provider_carol.hooks.apps`;
-- BigQuery (key, clients, queries, reads): :mod:`~airflow_provider_carol.hooks.bigquery.api`;
+- BigQuery (key, clients, queries, reads): :mod:`~airflow_provider_carol.hooks.bigquery.methods`;
 - processQuery, named queries (paged): :mod:`~airflow_provider_carol.hooks.queries`.
 
 The request pipeline they all use (auth, retries, ``Retry-After``, error mapping) is written once in
@@ -18,14 +18,14 @@ The request pipeline they all use (auth, retries, ``Retry-After``, error mapping
 from __future__ import annotations
 
 from airflow_provider_carol import compat
-from airflow_provider_carol.hooks.apps import AppsApi
-from airflow_provider_carol.hooks.bigquery.api import BigQueryApi
-from airflow_provider_carol.hooks.queries import QueriesApi
+from airflow_provider_carol.hooks.apps import AppMethods
+from airflow_provider_carol.hooks.bigquery.methods import BigQueryMethods
+from airflow_provider_carol.hooks.queries import QueryMethods
 from airflow_provider_carol.hooks.staging.sends import SendMethods
-from airflow_provider_carol.hooks.tasks.api import TasksApi
+from airflow_provider_carol.hooks.tasks.methods import TaskMethods
 
 
-class CarolHook(SendMethods, TasksApi, AppsApi, BigQueryApi, QueriesApi):
+class CarolHook(SendMethods, TaskMethods, AppMethods, BigQueryMethods, QueryMethods):
     """Talk to the Carol REST API with any auth mode of a ``carol`` connection.
 
     The connection is read on first use (never at DAG parse). One ``requests.Session`` per hook;

@@ -1,17 +1,17 @@
 """``CarolAsyncHook``: the triggerer's Carol client (``httpx.AsyncClient``), twin of ``CarolHook``.
 
 It runs the same flows as the sync hook (:mod:`~airflow_provider_carol.hooks.core.transport` and
-:mod:`~airflow_provider_carol.hooks.tasks.api`), so connection parsing, auth, retries, error mapping and
+:mod:`~airflow_provider_carol.hooks.tasks.methods`), so connection parsing, auth, retries, error mapping and
 the waiting policy are the sync hook's; only the I/O is ``await``-ed.
 """
 
 from __future__ import annotations
 
-from airflow_provider_carol.hooks.events import AsyncEventsApi
-from airflow_provider_carol.hooks.tasks.api import AsyncTasksApi
+from airflow_provider_carol.hooks.listings import AsyncListingMethods
+from airflow_provider_carol.hooks.tasks.methods import AsyncTaskMethods
 
 
-class CarolAsyncHook(AsyncTasksApi, AsyncEventsApi):
+class CarolAsyncHook(AsyncTaskMethods, AsyncListingMethods):
     """Async Carol client for triggers; use as ``async with CarolAsyncHook(conn_id) as hook:``.
 
     :param carol_conn_id: the ``carol`` connection.

@@ -14,7 +14,7 @@ from typing import Any
 from airflow_provider_carol.exceptions import CarolApiError, CarolConfigError, CarolUnexpectedAnswer
 from airflow_provider_carol.hooks.core import endpoints
 from airflow_provider_carol.hooks.core.answers import describe, field_names
-from airflow_provider_carol.hooks.core.hook import CarolHookBase
+from airflow_provider_carol.hooks.core.sync_driver import CarolHookBase
 from airflow_provider_carol.hooks.core.transport import Call, Flow, Json
 from airflow_provider_carol.hooks.tasks.models import CarolTask, started_task
 
@@ -112,7 +112,7 @@ def page_hits(page: Json, name: str, golden_values: bool) -> tuple[list[Any], in
     return hits, int(total) if isinstance(total, int) else len(hits), page.get("scrollId")
 
 
-class QueriesApi(CarolHookBase):
+class QueryMethods(CarolHookBase):
     """Query methods of ``CarolHook``: ``process_query`` and ``named_query``."""
 
     def process_query(

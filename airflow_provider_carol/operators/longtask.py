@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 from airflow.providers.common.compat.sdk import Context, conf
 
 from airflow_provider_carol.exceptions import CarolNotFound, CarolStartedUnreadable, CarolTaskFailed
-from airflow_provider_carol.hooks.core.durable import StateStore, forget, state_store
+from airflow_provider_carol.hooks.core.task_state import StateStore, forget, state_store
 from airflow_provider_carol.hooks.tasks.models import CarolTask
 from airflow_provider_carol.hooks.tasks.polling import DEFAULT_UNKNOWN_STATUS_TIMEOUT
 from airflow_provider_carol.links.tasks import CarolTaskLink, persist_task_link

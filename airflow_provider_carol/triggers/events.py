@@ -32,7 +32,7 @@ from airflow_provider_carol import compat
 from airflow_provider_carol.exceptions import CarolConfigError, CarolError
 from airflow_provider_carol.hooks.carol_async import CarolAsyncHook
 from airflow_provider_carol.hooks.core.transport import RetryPolicy
-from airflow_provider_carol.hooks.events import RecordCounts, Watermark, epoch_ms, task_query
+from airflow_provider_carol.hooks.listings import RecordCounts, Watermark, epoch_ms, task_query
 from airflow_provider_carol.hooks.tasks.models import TERMINAL_STATUSES, CarolTask, CarolTaskState
 from airflow_provider_carol.hooks.tasks.polling import BACKOFF, is_transient
 

@@ -14,7 +14,7 @@ import threading
 
 from airflow_provider_carol import compat
 from airflow_provider_carol.hooks.carol_async import CarolAsyncHook
-from airflow_provider_carol.hooks.core import async_hook, sessions
+from airflow_provider_carol.hooks.core import async_driver, sessions
 from airflow_provider_carol.hooks.core.sessions import MAX_IN_FLIGHT
 from tests.dagutil import await_until
 
@@ -131,7 +131,7 @@ async def test_hooks_starting_together_register_each_secret_with_the_masker_once
         await real(secret, name)
 
     monkeypatch.setattr(compat, "amask_secret", counted)
-    monkeypatch.setattr(async_hook, "_MASKED", set())
+    monkeypatch.setattr(async_driver, "_MASKED", set())
     task_id = carol_sandbox.create_task(RUNNING)
     hooks = [CarolAsyncHook() for _ in range(20)]
     await asyncio.gather(*(hook.get_task(task_id) for hook in hooks))

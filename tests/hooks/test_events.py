@@ -9,7 +9,7 @@ import pytest
 from airflow_provider_carol.exceptions import CarolApiError, CarolConfigError, CarolUnexpectedAnswer
 from airflow_provider_carol.hooks.carol import CarolHook
 from airflow_provider_carol.hooks.carol_async import CarolAsyncHook
-from airflow_provider_carol.hooks.events import (
+from airflow_provider_carol.hooks.listings import (
     PAGE_SIZE,
     RecordCounts,
     Watermark,

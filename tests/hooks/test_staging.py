@@ -13,8 +13,8 @@ import pytest
 
 from airflow_provider_carol.exceptions import CarolApiError, CarolConfigError, CarolError
 from airflow_provider_carol.hooks.carol import CarolHook
+from airflow_provider_carol.hooks.staging.ack_ledger import AckLedger
 from airflow_provider_carol.hooks.staging.codec import Chunker
-from airflow_provider_carol.hooks.staging.resume import AckLedger
 from airflow_provider_carol.hooks.staging.sender import IntakeSender, IntakeStats
 
 INTAKE = "/api/v2/staging/intake/*"

@@ -9,8 +9,8 @@ import pytest
 from airflow_provider_carol.exceptions import CarolConfigError, CarolNotFound, CarolTaskFailed
 from airflow_provider_carol.hooks.carol import CarolHook
 from airflow_provider_carol.hooks.core.config import CarolConnectionConfig
-from airflow_provider_carol.hooks.tasks.api import task_ui_url
 from airflow_provider_carol.hooks.tasks.logs import log_entries_payload
+from airflow_provider_carol.hooks.tasks.methods import task_ui_url
 from airflow_provider_carol.hooks.tasks.models import CarolTask, CarolTaskLogEntry, CarolTaskState
 from airflow_provider_carol.hooks.tasks.tracker import TaskTracker
 

@@ -78,7 +78,7 @@ def _read_rows_call(storage: BigQueryReadClient) -> Callable[..., Any]:
     """``ReadRows`` on the client's own channel (credentials, endpoint, TLS) with raw-bytes responses."""
     from google.cloud.bigquery_storage_v1 import types
 
-    # The client is always built with the gRPC transport here (see BigQueryApi.get_bigquery_storage_client).
+    # The client is always built with the gRPC transport (see BigQueryMethods.get_bigquery_storage_client).
     return storage.transport.grpc_channel.unary_stream(  # type: ignore[attr-defined]
         READ_ROWS_METHOD, request_serializer=types.ReadRowsRequest.serialize, response_deserializer=None
     )

@@ -17,7 +17,7 @@ from airflow_provider_carol.exceptions import (
 )
 from airflow_provider_carol.hooks.core import endpoints
 from airflow_provider_carol.hooks.core.answers import required_text
-from airflow_provider_carol.hooks.core.hook import CarolHookBase
+from airflow_provider_carol.hooks.core.sync_driver import CarolHookBase
 from airflow_provider_carol.hooks.core.transport import Call, Flow, Json
 from airflow_provider_carol.hooks.staging import schema
 

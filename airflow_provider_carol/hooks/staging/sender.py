@@ -24,8 +24,8 @@ from airflow_provider_carol.exceptions import CarolApiError, CarolConnectionErro
 from airflow_provider_carol.hooks.core import endpoints
 from airflow_provider_carol.hooks.core.protocols import IntakeClient, LoggerLike
 from airflow_provider_carol.hooks.core.transport import INTAKE_RETRY_STATUSES
+from airflow_provider_carol.hooks.staging.ack_ledger import AckLedger
 from airflow_provider_carol.hooks.staging.codec import Chunk
-from airflow_provider_carol.hooks.staging.resume import AckLedger
 
 GZIP_JSON_HEADERS = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
 DEFAULT_MAX_IN_FLIGHT = 8  # for a WAN: at 80 ms RTT, 8 in flight sent 15% faster than 4 (benchmarks)

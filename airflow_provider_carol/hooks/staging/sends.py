@@ -14,9 +14,10 @@ from typing import Any
 
 from airflow_provider_carol.exceptions import CarolConfigError, CarolError
 from airflow_provider_carol.hooks.core import endpoints
-from airflow_provider_carol.hooks.core.durable import state_store
+from airflow_provider_carol.hooks.core.task_state import state_store
 from airflow_provider_carol.hooks.core.transport import Call, Flow, Json
-from airflow_provider_carol.hooks.staging import checks, sources
+from airflow_provider_carol.hooks.staging import schema_check, sources
+from airflow_provider_carol.hooks.staging.ack_ledger import AckLedger
 from airflow_provider_carol.hooks.staging.batches import (
     BatchPlan,
     BatchSlice,
@@ -38,7 +39,6 @@ from airflow_provider_carol.hooks.staging.codec import (
 )
 from airflow_provider_carol.hooks.staging.connectors import ConnectorMethods
 from airflow_provider_carol.hooks.staging.options import SOURCE_KEYS, SendOptions
-from airflow_provider_carol.hooks.staging.resume import AckLedger
 from airflow_provider_carol.hooks.staging.sender import IntakeSender, IntakeStats
 
 PLAN_SAMPLE_ROWS = 1000
@@ -82,8 +82,8 @@ class SendMethods(ConnectorMethods):
             data, options.path, options.sql, options.sql_conn_id, options.sql_parameters, options.file_format
         )
         options = self._resolved(staging_name, options)
-        sample, blocks = checks.peek_sample(spec, sources.iter_blocks(spec, options.chunk_size))
-        check = checks.check_drift(
+        sample, blocks = schema_check.peek_sample(spec, sources.iter_blocks(spec, options.chunk_size))
+        check = schema_check.check_drift(
             self,
             staging_name,
             sample,
@@ -190,7 +190,7 @@ class SendMethods(ConnectorMethods):
             ledger.forget()  # this task's part of the batch is complete
         return dataclasses.replace(summary, summary_sent=summary_sent)
 
-    def _dry_run_summary(self, summary: SendSummary, check: checks.SchemaCheck) -> SendSummary:
+    def _dry_run_summary(self, summary: SendSummary, check: schema_check.SchemaCheck) -> SendSummary:
         """Log the dry run's one line (records, chunks, bytes, schema, drift) and return its summary."""
         self.log.info(
             "Dry run of staging %r: %d records in %d chunks, %d bytes of JSON (%d gzipped); schema %s; "

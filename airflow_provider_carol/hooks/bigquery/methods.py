@@ -30,7 +30,7 @@ from airflow_provider_carol.hooks.bigquery.keys import (
 from airflow_provider_carol.hooks.bigquery.labels import LABEL_SOURCE, airflow_labels, build_labels
 from airflow_provider_carol.hooks.bigquery.read_streams import read_streams
 from airflow_provider_carol.hooks.core import endpoints
-from airflow_provider_carol.hooks.core.hook import CarolHookBase
+from airflow_provider_carol.hooks.core.sync_driver import CarolHookBase
 from airflow_provider_carol.hooks.core.transport import backoff_seconds
 from airflow_provider_carol.optional import require
 
@@ -47,7 +47,7 @@ _ORDER_BY = re.compile(r"\bORDER\s+BY\b", re.IGNORECASE)
 T = TypeVar("T")
 
 
-class BigQueryApi(CarolHookBase):
+class BigQueryMethods(CarolHookBase):
     """BigQuery methods of ``CarolHook``."""
 
     #: Lifetime asked for each temporary key, in hours (Carol allows up to 24).

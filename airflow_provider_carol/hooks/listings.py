@@ -17,7 +17,7 @@ from typing import Any
 from airflow_provider_carol.exceptions import CarolConfigError, CarolUnexpectedAnswer
 from airflow_provider_carol.hooks.core import endpoints
 from airflow_provider_carol.hooks.core.answers import describe, field_names
-from airflow_provider_carol.hooks.core.async_hook import CarolAsyncHookBase
+from airflow_provider_carol.hooks.core.async_driver import CarolAsyncHookBase
 from airflow_provider_carol.hooks.core.transport import Call, Flow, Json
 from airflow_provider_carol.hooks.tasks.models import CarolTask
 
@@ -224,7 +224,7 @@ def staging_counts(staging: str, connector_id: str | None = None) -> Flow[dict[s
     return staging_counts_in(body, staging)
 
 
-class AsyncEventsApi(CarolAsyncHookBase):
+class AsyncListingMethods(CarolAsyncHookBase):
     """The event listings of ``CarolAsyncHook`` (each runs one flow above)."""
 
     async def tasks_after(self, query: dict[str, Any], watermark: Watermark) -> list[CarolTask]:

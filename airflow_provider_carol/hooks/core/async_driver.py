@@ -23,7 +23,7 @@ from airflow_provider_carol import compat
 from airflow_provider_carol.hooks.core import endpoints, sessions
 from airflow_provider_carol.hooks.core.auth import Token
 from airflow_provider_carol.hooks.core.config import CarolConnectionConfig, ConnectionView
-from airflow_provider_carol.hooks.core.identity import CarolContext, get_context
+from airflow_provider_carol.hooks.core.context import CarolContext, get_context
 from airflow_provider_carol.hooks.core.transport import (
     Action,
     Authenticate,

@@ -21,7 +21,7 @@ from typing_extensions import Self
 from airflow_provider_carol.hooks.core import endpoints
 from airflow_provider_carol.hooks.core.auth import Token, TokenKeeper
 from airflow_provider_carol.hooks.core.config import CarolConnectionConfig
-from airflow_provider_carol.hooks.core.identity import CarolContext, describe_context, get_context
+from airflow_provider_carol.hooks.core.context import CarolContext, describe_context, get_context
 from airflow_provider_carol.hooks.core.transport import (
     RETRYABLE_STATUSES,
     Action,

@@ -1,7 +1,7 @@
 """Carol long tasks: the calls as flows, and the methods both hooks expose for them.
 
 Each operation is written once as a flow (:mod:`~airflow_provider_carol.hooks.core.transport`);
-:class:`TasksApi` runs it with the sync hook, :class:`AsyncTasksApi` with the async hook, so the
+:class:`TaskMethods` runs it with the sync hook, :class:`AsyncTaskMethods` with the async hook, so the
 triggerer polls exactly as a worker does. Cancel and fail are safe to resend (a terminal task ignores
 them); reprocess and log lines are not, so those POSTs are never resent once they may have reached Carol.
 """
@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 
 from airflow_provider_carol.exceptions import CarolApiError, CarolConfigError, CarolError, CarolTaskFailed
 from airflow_provider_carol.hooks.core import endpoints
-from airflow_provider_carol.hooks.core.async_hook import CarolAsyncHookBase
+from airflow_provider_carol.hooks.core.async_driver import CarolAsyncHookBase
 from airflow_provider_carol.hooks.core.config import CarolConnectionConfig
 from airflow_provider_carol.hooks.core.endpoints import quote_segment
-from airflow_provider_carol.hooks.core.hook import CarolHookBase
 from airflow_provider_carol.hooks.core.protocols import LoggerLike
+from airflow_provider_carol.hooks.core.sync_driver import CarolHookBase
 from airflow_provider_carol.hooks.core.transport import Call, Flow, Json, Parallel, Sleep
 from airflow_provider_carol.hooks.tasks.logs import LogEntry, log_entries_payload
 from airflow_provider_carol.hooks.tasks.models import CarolTask, CarolTaskLogEntry
@@ -214,7 +214,7 @@ def watch_tasks(
 
 
 # ---------------------------------------------------------------------------------------------- hook methods
-class TasksApi(CarolHookBase):
+class TaskMethods(CarolHookBase):
     """Long-task methods of ``CarolHook`` (each runs one flow above)."""
 
     def get_task(self, task_id: str) -> CarolTask:
@@ -282,8 +282,8 @@ class TasksApi(CarolHookBase):
         return outcome.task
 
 
-class AsyncTasksApi(CarolAsyncHookBase):
-    """Long-task methods of ``CarolAsyncHook``: the same flows as :class:`TasksApi`, awaited."""
+class AsyncTaskMethods(CarolAsyncHookBase):
+    """Long-task methods of ``CarolAsyncHook``: the same flows as :class:`TaskMethods`, awaited."""
 
     async def get_task(self, task_id: str) -> CarolTask:
         """The task's current state, like ``CarolHook.get_task``."""

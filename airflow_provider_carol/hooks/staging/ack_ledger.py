@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import threading
 
-from airflow_provider_carol.hooks.core.durable import StateStore, forget
 from airflow_provider_carol.hooks.core.protocols import LoggerLike
+from airflow_provider_carol.hooks.core.task_state import StateStore, forget
 from airflow_provider_carol.hooks.staging.codec import Chunk
 
 KEY_PREFIX = "carol_staging_acks/"
