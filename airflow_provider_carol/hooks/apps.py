@@ -12,7 +12,9 @@ from airflow_provider_carol.exceptions import CarolConfigError, CarolUnexpectedA
 from airflow_provider_carol.hooks.core import endpoints
 from airflow_provider_carol.hooks.core.answers import describe, required_text
 from airflow_provider_carol.hooks.core.sync_driver import CarolHookBase
-from airflow_provider_carol.hooks.core.transport import Call, Flow, Json
+from airflow_provider_carol.hooks.core.transport import Call, Flow
+from airflow_provider_carol.hooks.core.types import Json
+from airflow_provider_carol.hooks.core.validate import required_string
 from airflow_provider_carol.hooks.tasks.models import CarolTask, started_task
 
 
@@ -78,8 +80,7 @@ def start_app_process(name: str, process_name: str) -> Flow[CarolTask]:
     The process container is the one object ``GET .../aiprocesses`` answers (``{}`` when the app has no
     process); execute answers ``{"success": true, "data": <task>}`` (carol-evidence.md).
     """
-    if not isinstance(process_name, str) or not process_name.strip():
-        raise CarolConfigError(f"process_name must be a non-empty string, got {process_name!r}.")
+    required_string("process_name", process_name)
     app = yield from get_app(name)
     container = yield Call.to(
         endpoints.APP_PROCESSES,

@@ -14,11 +14,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_carol.exceptions import CarolConfigError, CarolUnexpectedAnswer
+from airflow_provider_carol.exceptions import CarolUnexpectedAnswer
 from airflow_provider_carol.hooks.core import endpoints
 from airflow_provider_carol.hooks.core.answers import describe, field_names
 from airflow_provider_carol.hooks.core.async_driver import CarolAsyncHookBase
-from airflow_provider_carol.hooks.core.transport import Call, Flow, Json
+from airflow_provider_carol.hooks.core.transport import Call, Flow
+from airflow_provider_carol.hooks.core.types import Json
+from airflow_provider_carol.hooks.core.validate import optional_string, required_string
 from airflow_provider_carol.hooks.tasks.models import CarolTask
 
 #: Items asked for per page while looking for what is newer than the watermark.
@@ -212,10 +214,8 @@ def staging_counts(staging: str, connector_id: str | None = None) -> Flow[dict[s
     ``GET v1/connectors/{connector_id}/stats`` for one connector, ``GET v1/connectors/stats/all`` for
     every connector when none is given.
     """
-    if not isinstance(staging, str) or not staging:
-        raise CarolConfigError(f"staging must be a non-empty string, got {staging!r}.")
-    if connector_id is not None and (not isinstance(connector_id, str) or not connector_id):
-        raise CarolConfigError(f"connector_id must be a non-empty string or None, got {connector_id!r}.")
+    staging = required_string("staging", staging)
+    connector_id = optional_string("connector_id", connector_id)
     if connector_id:
         body = yield Call.to(endpoints.CONNECTOR_STATS, path_params={"connector_id": connector_id})
         counts = staging_counts_in(body, staging)

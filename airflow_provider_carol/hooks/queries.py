@@ -15,7 +15,9 @@ from airflow_provider_carol.exceptions import CarolApiError, CarolConfigError, C
 from airflow_provider_carol.hooks.core import endpoints
 from airflow_provider_carol.hooks.core.answers import describe, field_names
 from airflow_provider_carol.hooks.core.sync_driver import CarolHookBase
-from airflow_provider_carol.hooks.core.transport import Call, Flow, Json
+from airflow_provider_carol.hooks.core.transport import Call, Flow
+from airflow_provider_carol.hooks.core.types import Json
+from airflow_provider_carol.hooks.core.validate import required_string
 from airflow_provider_carol.hooks.tasks.models import CarolTask, started_task
 
 #: ``processQuery`` flags and pycarol's defaults (``CDSGolden.process_bigquery``), by query parameter.
@@ -173,8 +175,7 @@ class QueryMethods(CarolHookBase):
         each hit's ``mdmGoldenFieldAndValues`` (the hit itself when it has none; pycarol dropped those).
         A page that ends the scroll early (no ``scrollId`` with records still due) is an error.
         """
-        if not isinstance(name, str) or not name.strip():
-            raise CarolConfigError(f"The named query's name must be a non-empty string, got {name!r}.")
+        required_string("name", name)
         if params is not None and not isinstance(params, Mapping):
             raise CarolConfigError(
                 f"params must be a mapping of query parameters, got {type(params).__name__}."

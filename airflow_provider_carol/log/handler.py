@@ -18,11 +18,11 @@ from airflow_provider_carol.hooks.tasks.logs import carol_level
 from airflow_provider_carol.log.shipper import LogShipper
 
 if TYPE_CHECKING:
-    from airflow_provider_carol.hooks.core.protocols import LogClient
+    from airflow_provider_carol.hooks.carol import CarolHook
 
 
-def _default_hook_factory(carol_conn_id: str) -> Callable[[], LogClient]:
-    def build() -> LogClient:
+def _default_hook_factory(carol_conn_id: str) -> Callable[[], CarolHook]:
+    def build() -> CarolHook:
         from airflow_provider_carol.hooks.carol import CarolHook
 
         # Few, short retries: a log line is not worth a minute of backoff at shutdown.

@@ -36,7 +36,7 @@ from airflow_provider_carol.hooks.tasks.logs import carol_level
 from airflow_provider_carol.log.shipper import LogShipper, local_log
 
 if TYPE_CHECKING:
-    from airflow_provider_carol.hooks.core.protocols import LogClient
+    from airflow_provider_carol.hooks.carol import CarolHook
 
 SCHEME = "carol"
 #: Log-event key (and XCom key) naming the Carol long task that receives an Airflow task's lines.
@@ -156,7 +156,7 @@ class CarolRemoteLogIO:
         conn_id = conf.get("logging", "remote_log_conn_id", fallback="") or None
         return cls(base, remote_base, conn_id, **kwargs)
 
-    def _build_hook(self) -> LogClient:
+    def _build_hook(self) -> CarolHook:
         from airflow_provider_carol.hooks.carol import CarolHook
 
         return CarolHook(self.conn_id, retry_limit=2, retry_delay=0.2, max_retry_wait=5.0)

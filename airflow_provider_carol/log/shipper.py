@@ -23,7 +23,7 @@ from airflow_provider_carol.hooks.core import endpoints
 from airflow_provider_carol.hooks.core.redaction import redact_text
 
 if TYPE_CHECKING:
-    from airflow_provider_carol.hooks.core.protocols import LogClient
+    from airflow_provider_carol.hooks.carol import CarolHook
 
 #: Longest message sent as is; longer ones are cut (Carol stores each line as one document).
 MAX_MESSAGE_CHARS = 32_000
@@ -53,7 +53,7 @@ class LogShipper:
 
     def __init__(
         self,
-        hook_factory: Callable[[], LogClient],
+        hook_factory: Callable[[], CarolHook],
         *,
         batch_size: int = 500,
         flush_interval: float = 2.0,
@@ -68,7 +68,7 @@ class LogShipper:
                 f"(got {batch_size}, {max_queue}, {max_batch_bytes}, {flush_interval})."
             )
         self._hook_factory = hook_factory
-        self._hook: LogClient | None = None
+        self._hook: CarolHook | None = None
         self.batch_size = batch_size
         self.flush_interval = flush_interval
         self.max_queue = max_queue
@@ -111,7 +111,7 @@ class LogShipper:
         thread = self._thread
         return thread.ident if thread is not None else None
 
-    def prepare(self) -> LogClient:
+    def prepare(self) -> CarolHook:
         """Build the hook and read its connection now (no request): for callers that must resolve the
         connection while it is available (Airflow's supervisor exports it only around some calls)."""
         if self._hook is None:

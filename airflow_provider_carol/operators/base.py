@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.providers.common.compat.sdk import AirflowTaskTimeout, BaseOperator
 
-from airflow_provider_carol.exceptions import CarolConfigError, CarolError, CarolTaskFailed
+from airflow_provider_carol.exceptions import CarolConfigError, CarolTaskFailed
 from airflow_provider_carol.hooks.carol import CarolHook
 from airflow_provider_carol.hooks.core.redaction import redact_text
-from airflow_provider_carol.hooks.core.transport import RetryPolicy
+from airflow_provider_carol.hooks.core.retry import RetryPolicy
 from airflow_provider_carol.triggers.tasks import TIMEOUT, CarolTaskTrigger, failure_message, read_task_event
 
 if TYPE_CHECKING:
@@ -154,12 +154,7 @@ class CarolTaskDeferral(CarolHookMixin):
         if task_id in done:
             return
         done.add(task_id)
-        try:
-            task = self.hook.cancel_task(task_id)
-        except CarolError as exc:
-            self.log.warning("Could not cancel Carol task %s (%s): %s", task_id, why, exc)  # type: ignore[attr-defined]
-            return
-        self.log.warning("Asked Carol to cancel task %s (%s); it is now %s.", task_id, why, task.status)  # type: ignore[attr-defined]
+        self.hook.cancel_tasks([task_id], why, self.log)  # type: ignore[attr-defined]
 
     def raise_if_execution_timeout(self, event: Mapping[str, Any]) -> None:
         """A ``timeout`` event that ``execution_timeout`` caused: cancel (if ours to cancel) and time out."""

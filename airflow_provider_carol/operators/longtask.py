@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 from airflow.providers.common.compat.sdk import Context, conf
 
 from airflow_provider_carol.exceptions import CarolNotFound, CarolStartedUnreadable, CarolTaskFailed
-from airflow_provider_carol.hooks.core.task_state import StateStore, forget, state_store
+from airflow_provider_carol.hooks.core.task_state import TaskStateStore, forget, state_store
 from airflow_provider_carol.hooks.tasks.models import CarolTask
 from airflow_provider_carol.hooks.tasks.polling import DEFAULT_UNKNOWN_STATUS_TIMEOUT
 from airflow_provider_carol.links.tasks import CarolTaskLink, persist_task_link
@@ -82,7 +82,7 @@ class CarolLongTaskOperator(CarolTaskDeferral, CarolBaseOperator):
         """Start the long task (one call, never resent); subclasses implement it."""
         raise NotImplementedError
 
-    def _store(self, context: Context) -> StateStore | None:
+    def _store(self, context: Context) -> TaskStateStore | None:
         return state_store(context, purpose=f"the Carol task {self.started_what} started")
 
     def execute(self, context: Context) -> str:
@@ -120,7 +120,7 @@ class CarolLongTaskOperator(CarolTaskDeferral, CarolBaseOperator):
             self._timed_out(task.task_id)
         return self._finish(context, task.task_id, task.status, task.error_message)
 
-    def _earlier_task(self, store: StateStore | None) -> CarolTask | None:
+    def _earlier_task(self, store: TaskStateStore | None) -> CarolTask | None:
         """The Carol task an earlier try of this Airflow task started, if it can be continued."""
         task_id = store.get(self.task_state_key) if store is not None else None
         if not isinstance(task_id, str) or not task_id:

@@ -18,12 +18,11 @@ from typing import Any, NoReturn
 from airflow.providers.common.compat.sdk import Context, conf
 
 from airflow_provider_carol.exceptions import CarolConfigError, CarolError, CarolTaskFailed
-from airflow_provider_carol.hooks.core.task_state import StateStore, forget, state_store
+from airflow_provider_carol.hooks.core.task_state import TaskStateStore, forget, state_store
 from airflow_provider_carol.hooks.tasks.polling import (
     DEFAULT_UNKNOWN_STATUS_TIMEOUT,
     Waiter,
     WaitPolicy,
-    unknown_status_message,
 )
 from airflow_provider_carol.hooks.tasks.tracker import TaskTracker
 from airflow_provider_carol.links.tasks import CarolTaskLink, persist_task_link
@@ -85,7 +84,7 @@ class CarolTrackTasksOperator(CarolBaseOperator):
         self.cancel_on_kill = cancel_on_kill
         self._tracker: TaskTracker | None = None
         self.unknown_status_timeout = unknown_status_timeout
-        self._store: StateStore | None = None
+        self._store: TaskStateStore | None = None
         self._waiters: dict[str, Waiter] = {}
 
     def _ids(self) -> list[str]:
@@ -179,10 +178,7 @@ class CarolTrackTasksOperator(CarolBaseOperator):
         tasks = {task_id: self.hook.get_task(task_id) for task_id in tracker.pending()}
         tracker.observe(tasks, restarted)
         for task in tasks.values():  # a status nobody knows ends the wait once it lasted too long
-            waiter = self._waiters.setdefault(task.task_id, Waiter(self._policy(), self.log))
-            waiter.observe(task)
-            if waiter.stuck(task):
-                raise CarolTaskFailed(unknown_status_message(task, self.unknown_status_timeout))
+            self._waiters.setdefault(task.task_id, Waiter(self._policy(), self.log)).observe(task)
         for task_id in tracker.to_reprocess():
             attempt = tracker.reprocessed.get(task_id, 0) + 1
             self.log.info(
@@ -246,10 +242,5 @@ class CarolTrackTasksOperator(CarolBaseOperator):
 
     def on_kill(self) -> None:
         """Cancel the unfinished Carol tasks (best effort) when asked to and the task is killed."""
-        if not self.cancel_on_kill or self._tracker is None:
-            return
-        for task_id in self._tracker.pending():
-            try:
-                self.hook.cancel_task(task_id)
-            except CarolError as exc:
-                self.log.warning("Could not cancel Carol task %s: %s", task_id, exc)
+        if self.cancel_on_kill and self._tracker is not None:
+            self.hook.cancel_tasks(self._tracker.pending(), "the Airflow task was killed", self.log)

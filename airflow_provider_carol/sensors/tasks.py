@@ -13,14 +13,13 @@ from airflow.providers.common.compat.sdk import (
     conf,
 )
 
-from airflow_provider_carol.exceptions import CarolConfigError, CarolTaskFailed
 from airflow_provider_carol.hooks.carol import CarolHook
+from airflow_provider_carol.hooks.core.validate import required_string
 from airflow_provider_carol.hooks.tasks.models import CarolTask
 from airflow_provider_carol.hooks.tasks.polling import (
     DEFAULT_UNKNOWN_STATUS_TIMEOUT,
     Waiter,
     WaitPolicy,
-    unknown_status_message,
 )
 from airflow_provider_carol.links.tasks import CarolTaskLink, persist_task_link
 from airflow_provider_carol.operators.base import CarolTaskDeferral, check_hook_params
@@ -81,9 +80,7 @@ class CarolTaskSensor(CarolTaskDeferral, BaseSensorOperator):
 
     def execute(self, context: Context) -> Any:
         """Set the link, check once, then defer (or poke/reschedule via the base class)."""
-        if not isinstance(self.carol_task_id, str) or not self.carol_task_id.strip():
-            raise CarolConfigError(f"carol_task_id must be a non-empty string, got {self.carol_task_id!r}.")
-        self.carol_task_id = self.carol_task_id.strip()
+        self.carol_task_id = required_string("carol_task_id", self.carol_task_id)
         persist_task_link(context, self.hook.task_url(self.carol_task_id))
         if not self.deferrable:
             return super().execute(context)
@@ -101,9 +98,7 @@ class CarolTaskSensor(CarolTaskDeferral, BaseSensorOperator):
             )
             self._waiter = Waiter(policy, self.log)
         task = self.hook.get_task(self.carol_task_id)
-        self._waiter.observe(task)
-        if self._waiter.stuck(task):
-            raise CarolTaskFailed(unknown_status_message(task, self.unknown_status_timeout))
+        self._waiter.observe(task)  # raises once an unknown status lasted unknown_status_timeout
         if task.state.is_terminal:
             return PokeReturnValue(True, self._finish(task))
         self.log.info("Carol task %s is %s.", task.task_id, task.status)

@@ -28,12 +28,12 @@ from airflow_provider_carol.exceptions import (
     CarolTaskFailed,
 )
 from airflow_provider_carol.hooks.carol_async import CarolAsyncHook
-from airflow_provider_carol.hooks.core.transport import RetryPolicy
+from airflow_provider_carol.hooks.core.retry import RetryPolicy
+from airflow_provider_carol.hooks.core.validate import required_string
 from airflow_provider_carol.hooks.tasks.models import TERMINAL_STATUSES
 from airflow_provider_carol.hooks.tasks.polling import (
     DEFAULT_UNKNOWN_STATUS_TIMEOUT,
     WaitPolicy,
-    unknown_status_message,
 )
 
 TIMEOUT = "timeout"
@@ -122,9 +122,10 @@ class _CarolTrigger(BaseTrigger):
 
     async def _cancel(self, task_ids: list[str]) -> None:
         async with self.hook() as hook:
-            for task_id in task_ids:
-                task = await asyncio.wait_for(hook.cancel_task(task_id), ON_KILL_TIMEOUT)
-                self.log.info("Asked Carol to cancel task %s; it is now %s.", task_id, task.status)
+            await asyncio.wait_for(
+                hook.cancel_tasks(task_ids, "the deferred Airflow task was killed", self.log),
+                ON_KILL_TIMEOUT * len(task_ids),
+            )
 
 
 class CarolTaskTrigger(_CarolTrigger):
@@ -162,8 +163,7 @@ class CarolTaskTrigger(_CarolTrigger):
         unknown_status_timeout: float | None = DEFAULT_UNKNOWN_STATUS_TIMEOUT,
         timeout_reason: str = "timeout",
     ) -> None:
-        if not isinstance(carol_task_id, str) or not carol_task_id:
-            raise CarolConfigError(f"carol_task_id must be a non-empty string, got {carol_task_id!r}.")
+        required_string("carol_task_id", carol_task_id)
         super().__init__(
             carol_conn_id,
             end_time=end_time,
@@ -202,14 +202,11 @@ class CarolTaskTrigger(_CarolTrigger):
         yield TriggerEvent(event)
 
     async def _wait(self, hook: CarolAsyncHook) -> dict[str, Any]:
-        outcome = await hook.wait_for_task(self.carol_task_id, self.policy)
+        outcome = await hook.wait_for_task(self.carol_task_id, self.policy)  # an unknown status raises
         task = outcome.task
-        if outcome.unknown and task is not None:
-            raise CarolTaskFailed(unknown_status_message(task, self.unknown_status_timeout))
         if outcome.timed_out or task is None:
-            status = task.status if task is not None else "unknown"
             return {
-                **self._event(TIMEOUT, f"still {status} at the deadline", []),
+                **self._event(TIMEOUT, f"still {outcome.last_status} at the deadline", []),
                 "reason": self.timeout_reason,
             }
         tail = await hook.task_logs_tail(task.task_id, self.logs_tail) if task.state.is_failed else []

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from airflow.providers.common.compat.sdk import mask_secret
 
-from airflow_provider_carol.hooks.core.transport import Json
+from airflow_provider_carol.hooks.core.types import Json
 
 _EXPIRY_FORMATS = ("%Y-%m-%dT%H:%M:%S.%fZ", "%Y-%m-%dT%H:%M:%SZ")
 KeyId = tuple[str, str, str]

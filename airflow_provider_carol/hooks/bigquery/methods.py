@@ -30,8 +30,8 @@ from airflow_provider_carol.hooks.bigquery.keys import (
 from airflow_provider_carol.hooks.bigquery.labels import LABEL_SOURCE, airflow_labels, build_labels
 from airflow_provider_carol.hooks.bigquery.read_streams import read_streams
 from airflow_provider_carol.hooks.core import endpoints
+from airflow_provider_carol.hooks.core.retry import backoff_seconds
 from airflow_provider_carol.hooks.core.sync_driver import CarolHookBase
-from airflow_provider_carol.hooks.core.transport import backoff_seconds
 from airflow_provider_carol.optional import require
 
 if TYPE_CHECKING:

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_carol.exceptions import CarolConfigError
-from airflow_provider_carol.hooks.core.protocols import LoggerLike
+from airflow_provider_carol.hooks.core.types import LoggerLike
 from airflow_provider_carol.optional import require
 
 if TYPE_CHECKING:

@@ -24,23 +24,20 @@ from airflow_provider_carol.hooks.core import endpoints, sessions
 from airflow_provider_carol.hooks.core.auth import Token
 from airflow_provider_carol.hooks.core.config import CarolConnectionConfig, ConnectionView
 from airflow_provider_carol.hooks.core.context import CarolContext, get_context
+from airflow_provider_carol.hooks.core.retry import RetryPolicy
 from airflow_provider_carol.hooks.core.transport import (
     Action,
     Authenticate,
     Call,
     Flow,
-    HttpRequest,
-    HttpResponse,
-    Json,
     Parallel,
     Pipeline,
-    RetryPolicy,
     Send,
     Sleep,
     T,
-    classify,
-    default_headers,
 )
+from airflow_provider_carol.hooks.core.types import Json
+from airflow_provider_carol.hooks.core.wire import HttpRequest, HttpResponse, classify, default_headers
 
 #: Flows a :class:`~.transport.Parallel` action runs at once.
 MAX_CONCURRENT_FLOWS = 8

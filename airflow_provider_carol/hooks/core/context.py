@@ -13,7 +13,8 @@ from dataclasses import asdict, dataclass
 from airflow_provider_carol.exceptions import CarolApiError
 from airflow_provider_carol.hooks.core import endpoints
 from airflow_provider_carol.hooks.core.answers import required_text, text_at
-from airflow_provider_carol.hooks.core.transport import Call, Flow, Json
+from airflow_provider_carol.hooks.core.transport import Call, Flow
+from airflow_provider_carol.hooks.core.types import Json
 
 
 @dataclass(frozen=True)

@@ -22,24 +22,20 @@ from airflow_provider_carol.hooks.core import endpoints
 from airflow_provider_carol.hooks.core.auth import Token, TokenKeeper
 from airflow_provider_carol.hooks.core.config import CarolConnectionConfig
 from airflow_provider_carol.hooks.core.context import CarolContext, describe_context, get_context
+from airflow_provider_carol.hooks.core.retry import RETRYABLE_STATUSES, RetryPolicy
 from airflow_provider_carol.hooks.core.transport import (
-    RETRYABLE_STATUSES,
     Action,
     Authenticate,
     Call,
     Flow,
-    HttpRequest,
-    HttpResponse,
-    Json,
     Parallel,
     Pipeline,
-    RetryPolicy,
     Send,
     Sleep,
     T,
-    classify,
-    default_headers,
 )
+from airflow_provider_carol.hooks.core.types import Json
+from airflow_provider_carol.hooks.core.wire import HttpRequest, HttpResponse, classify, default_headers
 
 
 class CarolHookBase(BaseHook):

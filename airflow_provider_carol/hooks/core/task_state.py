@@ -13,13 +13,13 @@ import logging
 from collections.abc import Mapping
 from typing import Protocol
 
-from airflow_provider_carol.hooks.core.transport import Json
+from airflow_provider_carol import compat
+from airflow_provider_carol.hooks.core.types import Json
 
-log = logging.getLogger("airflow_provider_carol.durable")
-_reported: set[str] = set()
+log = logging.getLogger("airflow_provider_carol.task_state")
 
 
-class StateStore(Protocol):
+class TaskStateStore(Protocol):
     """The part of Airflow's ``TaskStateStoreAccessor`` we use (JSON values, ``None`` is not storable)."""
 
     def get(self, key: str, default: Json = None) -> Json: ...
@@ -29,7 +29,7 @@ class StateStore(Protocol):
     def delete(self, key: str) -> None: ...
 
 
-def state_store(context: Mapping[str, object] | None = None, *, purpose: str) -> StateStore | None:
+def state_store(context: Mapping[str, object] | None = None, *, purpose: str) -> TaskStateStore | None:
     """The running task's state store, or None (outside a task, or an Airflow without one; logged once).
 
     ``context`` is the task context when the caller has it; otherwise the current one is looked up.
@@ -43,18 +43,16 @@ def state_store(context: Mapping[str, object] | None = None, *, purpose: str) ->
             return None
     store = context.get("task_state_store")
     if store is None or not all(hasattr(store, name) for name in ("get", "set", "delete")):
-        if purpose not in _reported:
-            _reported.add(purpose)
-            log.warning(
-                "This Airflow has no task state store (Airflow 3.3+): %s is not kept across tries, so a "
-                "retry starts over.",
-                purpose,
-            )
+        compat.log_degraded(
+            f"task_state_store:{purpose}",
+            f"no task state store (Airflow 3.3+): {purpose} is not kept across tries, "
+            "so a retry starts over.",
+        )
         return None
-    return store  # type: ignore[return-value]  # Airflow's accessor matches StateStore
+    return store  # type: ignore[return-value]  # Airflow's accessor matches TaskStateStore
 
 
-def forget(store: StateStore | None, key: str) -> None:
+def forget(store: TaskStateStore | None, key: str) -> None:
     """Delete ``key``; a failure to delete is logged, never raised (the work itself succeeded)."""
     if store is None:
         return

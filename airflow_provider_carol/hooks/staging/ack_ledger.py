@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import threading
 
-from airflow_provider_carol.hooks.core.protocols import LoggerLike
-from airflow_provider_carol.hooks.core.task_state import StateStore, forget
+from airflow_provider_carol.hooks.core.task_state import TaskStateStore, forget
+from airflow_provider_carol.hooks.core.types import LoggerLike
 from airflow_provider_carol.hooks.staging.codec import Chunk
 
 KEY_PREFIX = "carol_staging_acks/"
@@ -28,7 +28,7 @@ class AckLedger:
     the acknowledgements of the write in progress; those chunks are simply sent again.
     """
 
-    def __init__(self, store: StateStore | None, batch_id: str, log: LoggerLike) -> None:
+    def __init__(self, store: TaskStateStore | None, batch_id: str, log: LoggerLike) -> None:
         self.store, self.key, self.log = store, KEY_PREFIX + batch_id, log
         self._lock = threading.Lock()
         self._wake = threading.Event()

@@ -10,12 +10,10 @@ import datetime as dt
 import hashlib
 import uuid
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from airflow_provider_carol.exceptions import CarolConfigError, CarolError
-
-if TYPE_CHECKING:
-    from airflow_provider_carol.hooks.core.protocols import StagingClient
+from airflow_provider_carol.hooks.core.types import LoggerLike
 
 
 def utc_now_iso() -> str:
@@ -210,6 +208,20 @@ def check_results(plan: BatchPlan, results: list[dict[str, Any]]) -> tuple[int, 
     if problems:
         raise CarolError(f"Batch {plan.batch_id} is incomplete; no summary sent: " + "; ".join(problems))
     return plan.total_records, plan.total_chunks
+
+
+class StagingClient(Protocol):
+    """What :class:`StagingBatch` needs of ``CarolHook``: sends and a summary (written against this so the
+    batch does not import the hook that imports it)."""
+
+    @property
+    def log(self) -> LoggerLike: ...
+
+    def send_to_staging(self, staging_name: str, data: Any = ..., **options: object) -> SendSummary: ...
+
+    def send_batch_summary(
+        self, batch_id: str, records: int, requests: int, *, started_at: str, ended_at: str | None = ...
+    ) -> object: ...
 
 
 class StagingBatch:

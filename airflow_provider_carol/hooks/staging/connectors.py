@@ -18,7 +18,9 @@ from airflow_provider_carol.exceptions import (
 from airflow_provider_carol.hooks.core import endpoints
 from airflow_provider_carol.hooks.core.answers import required_text
 from airflow_provider_carol.hooks.core.sync_driver import CarolHookBase
-from airflow_provider_carol.hooks.core.transport import Call, Flow, Json
+from airflow_provider_carol.hooks.core.transport import Call, Flow
+from airflow_provider_carol.hooks.core.types import Json
+from airflow_provider_carol.hooks.core.validate import required_string
 from airflow_provider_carol.hooks.staging import schema
 
 
@@ -28,8 +30,7 @@ def check_connector_name(name: Any) -> None:
     Connectors are looked up by name in the URL path (``v1/connectors/name/{name}``); a ``/`` or ``\\``
     in the name, a dots-only name or a control character would make get-or-create non-idempotent.
     """
-    if not isinstance(name, str) or not name.strip():
-        raise CarolConfigError(f"Connector name must be a non-empty string, got {name!r}.")
+    required_string("connector name", name)
     bad = sorted({ch for ch in name if ch in "/\\" or ord(ch) < 32 or ord(ch) == 127})
     if bad or name.strip(".") == "":
         raise CarolConfigError(

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from airflow_provider_carol.exceptions import CarolSchemaDriftError
-from airflow_provider_carol.hooks.core.protocols import LoggerLike
+from airflow_provider_carol.hooks.core.types import LoggerLike
 from airflow_provider_carol.hooks.staging import drift, schema, sources
 
 

@@ -18,14 +18,17 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from airflow_provider_carol.exceptions import CarolApiError, CarolConnectionError, CarolError
 from airflow_provider_carol.hooks.core import endpoints
-from airflow_provider_carol.hooks.core.protocols import IntakeClient, LoggerLike
-from airflow_provider_carol.hooks.core.transport import INTAKE_RETRY_STATUSES
+from airflow_provider_carol.hooks.core.retry import INTAKE_RETRY_STATUSES
+from airflow_provider_carol.hooks.core.types import LoggerLike
 from airflow_provider_carol.hooks.staging.ack_ledger import AckLedger
 from airflow_provider_carol.hooks.staging.codec import Chunk
+
+if TYPE_CHECKING:
+    from airflow_provider_carol.hooks.core.sync_driver import CarolHookBase
 
 GZIP_JSON_HEADERS = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
 DEFAULT_MAX_IN_FLIGHT = 8  # for a WAN: at 80 ms RTT, 8 in flight sent 15% faster than 4 (benchmarks)
@@ -116,7 +119,7 @@ class IntakeSender:
 
     def __init__(
         self,
-        hook: IntakeClient,
+        hook: CarolHookBase,
         *,
         staging_name: str,
         connector_id: str,

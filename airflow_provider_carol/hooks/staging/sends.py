@@ -15,7 +15,8 @@ from typing import Any
 from airflow_provider_carol.exceptions import CarolConfigError, CarolError
 from airflow_provider_carol.hooks.core import endpoints
 from airflow_provider_carol.hooks.core.task_state import state_store
-from airflow_provider_carol.hooks.core.transport import Call, Flow, Json
+from airflow_provider_carol.hooks.core.transport import Call, Flow
+from airflow_provider_carol.hooks.core.types import Json
 from airflow_provider_carol.hooks.staging import schema_check, sources
 from airflow_provider_carol.hooks.staging.ack_ledger import AckLedger
 from airflow_provider_carol.hooks.staging.batches import (

@@ -11,23 +11,23 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from airflow_provider_carol.exceptions import CarolApiError, CarolConfigError, CarolError, CarolTaskFailed
+from airflow_provider_carol.exceptions import CarolApiError, CarolError
 from airflow_provider_carol.hooks.core import endpoints
 from airflow_provider_carol.hooks.core.async_driver import CarolAsyncHookBase
 from airflow_provider_carol.hooks.core.config import CarolConnectionConfig
 from airflow_provider_carol.hooks.core.endpoints import quote_segment
-from airflow_provider_carol.hooks.core.protocols import LoggerLike
 from airflow_provider_carol.hooks.core.sync_driver import CarolHookBase
-from airflow_provider_carol.hooks.core.transport import Call, Flow, Json, Parallel, Sleep
+from airflow_provider_carol.hooks.core.transport import Call, Flow, Parallel, Sleep
+from airflow_provider_carol.hooks.core.types import Json, LoggerLike
+from airflow_provider_carol.hooks.core.validate import required_string
 from airflow_provider_carol.hooks.tasks.logs import LogEntry, log_entries_payload
 from airflow_provider_carol.hooks.tasks.models import CarolTask, CarolTaskLogEntry
 from airflow_provider_carol.hooks.tasks.polling import (
     DEFAULT_UNKNOWN_STATUS_TIMEOUT,
     Waiter,
     WaitPolicy,
-    unknown_status_message,
 )
-from airflow_provider_carol.hooks.tasks.tracker import needs_decision
+from airflow_provider_carol.hooks.tasks.tracker import has_restarted, needs_decision
 
 
 # ---------------------------------------------------------------------------------------------- pure helpers
@@ -60,19 +60,21 @@ def task_from_answer(body: Json, task_id: str, what: str) -> CarolTask:
 
 def required(task_id: object) -> str:
     """A task id, stripped; anything else is a :class:`CarolConfigError` before any request."""
-    if not isinstance(task_id, str) or not task_id.strip():
-        raise CarolConfigError(f"A Carol task id must be a non-empty string, got {task_id!r}.")
-    return task_id.strip()
+    return required_string("carol_task_id", task_id)
 
 
 @dataclass(frozen=True)
 class WaitOutcome:
-    """How a wait for one task ended: its last state seen, and whether the deadline or an unknown status
-    (lasting ``unknown_status_timeout``) ended it."""
+    """How a wait for one task ended: its last state seen, and whether the deadline ended it (an unknown
+    status lasting ``unknown_status_timeout`` raises :class:`CarolTaskFailed` instead)."""
 
     task: CarolTask | None
     timed_out: bool
-    unknown: bool = False
+
+    @property
+    def last_status(self) -> str:
+        """The last status seen, or ``unknown`` when no poll was answered."""
+        return self.task.status if self.task is not None else "unknown"
 
 
 @dataclass(frozen=True)
@@ -158,8 +160,27 @@ def add_task_logs(task_id: str, entries: Iterable[LogEntry]) -> Flow[bool]:
     return bool(body.get("success", True)) if isinstance(body, dict) else True
 
 
+def cancel_tasks(task_ids: Iterable[str], why: str, log: LoggerLike) -> Flow[dict[str, str]]:
+    """Cancel-on-kill, for the operators and the triggers: ask Carol to cancel each task, best effort.
+
+    Each outcome is logged with ``why``; a failure to cancel one task is logged and the others are still
+    cancelled. Returns the statuses Carol answered, by task id.
+    """
+    statuses: dict[str, str] = {}
+    for task_id in task_ids:
+        try:
+            task = yield from cancel_task(task_id)
+        except CarolError as exc:
+            log.warning("Could not cancel Carol task %s (%s): %s", task_id, why, exc)
+            continue
+        statuses[task_id] = task.status
+        log.warning("Asked Carol to cancel task %s (%s); it is now %s.", task_id, why, task.status)
+    return statuses
+
+
 def poll_task(task_id: str, waiter: Waiter) -> Flow[CarolTask | None]:
-    """One poll under ``waiter``: the task, or None after a tolerated transient failure."""
+    """One poll under ``waiter``: the task, or None after a tolerated transient failure; a status nobody
+    knows that lasted ``unknown_status_timeout`` raises :class:`CarolTaskFailed` (:meth:`Waiter.observe`)."""
     try:
         task = yield from get_task(task_id)
     except CarolError as exc:
@@ -178,8 +199,6 @@ def wait_for_task(task_id: str, policy: WaitPolicy, log: LoggerLike) -> Flow[Wai
         last = task or last
         if task is not None and task.state.is_terminal:
             return WaitOutcome(task, timed_out=False)
-        if task is not None and waiter.stuck(task):
-            return WaitOutcome(task, timed_out=False, unknown=True)
         if waiter.timed_out():
             return WaitOutcome(last, timed_out=True)
         yield Sleep(waiter.pause())
@@ -197,13 +216,9 @@ def watch_tasks(
     pending, restarted, statuses = dict(awaiting), [], {}
     while True:
         polled: list[CarolTask | None] = yield Parallel([poll_task(t, waiters[t]) for t in task_ids])
-        for task in filter(None, polled):
-            if waiters[task.task_id].stuck(task):
-                raise CarolTaskFailed(unknown_status_message(task, policy.unknown_status_timeout))
+        for task in filter(None, polled):  # a stuck unknown status raised in poll_task
             statuses[task.task_id] = task.status
-            if task.task_id in pending and (
-                not task.state.is_failed or task.started != pending[task.task_id]
-            ):
+            if task.task_id in pending and has_restarted(task, pending[task.task_id]):
                 del pending[task.task_id]
                 restarted.append(task.task_id)
         if needs_decision(task_ids, statuses, pending):
@@ -224,6 +239,12 @@ class TaskMethods(CarolHookBase):
     def cancel_task(self, task_id: str, *, force: bool = False) -> CarolTask:
         """Ask Carol to cancel the task; returns its state afterwards (a finished task stays as it is)."""
         return self.run(cancel_task(task_id, force=force))
+
+    def cancel_tasks(
+        self, task_ids: Iterable[str], why: str, log: LoggerLike | None = None
+    ) -> dict[str, str]:
+        """Cancel-on-kill: cancel each task, best effort, logging each outcome (see :func:`cancel_tasks`)."""
+        return self.run(cancel_tasks(task_ids, why, log or self.log))
 
     def fail_task(self, task_id: str, message: str = "") -> CarolTask:
         """Mark the task FAILED with ``message``."""
@@ -274,11 +295,8 @@ class TaskMethods(CarolHookBase):
             unknown_status_timeout=unknown_status_timeout,
         )
         outcome = self.run(wait_for_task(task_id, policy, self.log))
-        if outcome.unknown and outcome.task is not None:
-            raise CarolTaskFailed(unknown_status_message(outcome.task, unknown_status_timeout))
         if outcome.timed_out or outcome.task is None:
-            status = outcome.task.status if outcome.task else "unknown"
-            raise TimeoutError(f"Carol task {task_id} still {status} after {timeout} s.")
+            raise TimeoutError(f"Carol task {task_id} still {outcome.last_status} after {timeout} s.")
         return outcome.task
 
 
@@ -292,6 +310,12 @@ class AsyncTaskMethods(CarolAsyncHookBase):
     async def cancel_task(self, task_id: str, *, force: bool = False) -> CarolTask:
         """Ask Carol to cancel the task, like ``CarolHook.cancel_task``."""
         return await self.run(cancel_task(task_id, force=force))
+
+    async def cancel_tasks(
+        self, task_ids: Iterable[str], why: str, log: LoggerLike | None = None
+    ) -> dict[str, str]:
+        """Cancel-on-kill, like ``CarolHook.cancel_tasks``."""
+        return await self.run(cancel_tasks(task_ids, why, log or self.log))
 
     async def get_task_logs(self, task_id: str) -> list[CarolTaskLogEntry]:
         """The task's Carol log lines, oldest first."""

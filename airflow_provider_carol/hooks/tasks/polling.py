@@ -17,9 +17,10 @@ from airflow_provider_carol.exceptions import (
     CarolConfigError,
     CarolConnectionError,
     CarolError,
+    CarolTaskFailed,
 )
-from airflow_provider_carol.hooks.core.protocols import LoggerLike
-from airflow_provider_carol.hooks.core.transport import RETRYABLE_STATUSES
+from airflow_provider_carol.hooks.core.retry import RETRYABLE_STATUSES
+from airflow_provider_carol.hooks.core.types import LoggerLike
 from airflow_provider_carol.hooks.tasks.models import ACTIVE_STATUSES, TERMINAL_STATUSES, CarolTask
 
 BACKOFF = 1.5
@@ -66,6 +67,11 @@ class WaitPolicy:
         return cls(deadline=None if timeout is None else time.time() + timeout, **kwargs)  # type: ignore[arg-type]
 
 
+def next_pause(pause: float, poll_interval: float, max_poll_interval: float) -> float:
+    """The pause after ``pause``: x1.5, up to ``max_poll_interval`` (never below ``poll_interval``)."""
+    return min(pause * BACKOFF, max(poll_interval, max_poll_interval))
+
+
 def is_transient(exc: CarolError) -> bool:
     """A failure worth polling again for: Carol unreachable, or a 429/5xx answer."""
     if isinstance(exc, CarolConnectionError):
@@ -96,13 +102,12 @@ class Waiter:
         pause = self.interval
         if self.policy.deadline is not None:
             pause = max(0.0, min(pause, self.policy.deadline - time.time()))
-        self.interval = min(
-            self.interval * BACKOFF, max(self.policy.poll_interval, self.policy.max_poll_interval)
-        )
+        self.interval = next_pause(self.interval, self.policy.poll_interval, self.policy.max_poll_interval)
         return pause
 
     def observe(self, task: CarolTask) -> None:
-        """A successful poll: reset the error budget; log a status we do not know, once per wait."""
+        """A successful poll: reset the error budget; log a status we do not know, once per wait, and
+        raise :class:`CarolTaskFailed` once it has lasted ``unknown_status_timeout`` (the wait ends)."""
         self.errors = 0
         if task.state.is_known:
             self.unknown_since = None
@@ -114,6 +119,8 @@ class Waiter:
             self.log.warning(
                 "Carol task %s reports unknown status %r; still waiting.", task.task_id, task.status
             )
+        if self.stuck(task):
+            raise CarolTaskFailed(unknown_status_message(task, self.policy.unknown_status_timeout))
 
     def stuck(self, task: CarolTask) -> bool:
         """Whether ``task``'s unknown status has lasted ``unknown_status_timeout`` (the wait must end)."""

@@ -31,9 +31,8 @@ class TaskTracker:
         """Record fresh task states; ``restarted`` lists ids seen running again since their reprocess."""
         for task_id, task in tasks.items():
             self.statuses[task_id] = task.state.value
-            baseline = self.awaiting.get(task_id, "")
             if task_id in self.awaiting and (
-                not task.state.is_failed or task.started != baseline or task_id in restarted
+                task_id in restarted or has_restarted(task, self.awaiting[task_id])
             ):
                 del self.awaiting[task_id]
 
@@ -73,6 +72,12 @@ class TaskTracker:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TaskTracker:
         return cls(**data)
+
+
+def has_restarted(task: CarolTask, failed_run_started: str | None) -> bool:
+    """The restart rule: a reprocessed task has restarted once seen non-failed or with a new start date
+    (a FAILED status that is still the old run's is never counted, or reprocessed, twice)."""
+    return not task.state.is_failed or task.started != failed_run_started
 
 
 def needs_decision(
