@@ -99,6 +99,21 @@ def named_query_params(
     return params
 
 
+def named_query_page(
+    name: str, query: Mapping[str, object], body: Mapping[str, object], scroll_id: str | None = None
+) -> Flow[Json]:
+    """One page of a named query (the first, or the one after ``scroll_id``); a read, so Carol may be
+    asked again (pycarol retries these POSTs too)."""
+    endpoint, path_params = (
+        (endpoints.NAMED_QUERY, {"name": name})
+        if scroll_id is None
+        else (endpoints.QUERY_SCROLL, {"scroll_id": scroll_id})
+    )
+    return (
+        yield Call.to(endpoint, path_params=path_params, params=query, json=dict(body), idempotent=True)
+    )
+
+
 def page_hits(page: Json, name: str, golden_values: bool) -> tuple[list[Any], int, str | None]:
     """(records, totalHits, scrollId) of one page; a malformed page is a :class:`CarolApiError`."""
     if not isinstance(page, dict) or not isinstance(page.get("hits"), list):
@@ -182,11 +197,9 @@ class QueryMethods(CarolHookBase):
             )
         query = named_query_params(page_size, index_type, sort_by, sort_order, fields)
         body = dict(params or {})
-        path = endpoints.NAMED_QUERY.path(name=name)
-        received, wanted = 0, None
+        received, wanted, scroll_id = 0, None, None
         while True:
-            # A query is a read: Carol may be asked again (pycarol retries these POSTs too).
-            page = self.call_api(path, "POST", params=query, json=body, idempotent=True)
+            page = self.run(named_query_page(name, query, body, scroll_id))
             hits, total, scroll_id = page_hits(page, name, golden_values)
             wanted = total if max_hits is None else min(total, max_hits)
             yield from hits[: max(wanted - received, 0)]
@@ -198,4 +211,3 @@ class QueryMethods(CarolHookBase):
                     f"Named query {name!r}: Carol returned {received} of {wanted} records and no scrollId "
                     "to continue."
                 )
-            path = endpoints.QUERY_SCROLL.path(scroll_id=scroll_id)

@@ -19,7 +19,6 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
-from airflow_provider_carol.hooks.core import endpoints
 from airflow_provider_carol.hooks.core.redaction import redact_text
 
 if TYPE_CHECKING:
@@ -231,9 +230,9 @@ class LogShipper:
         ]
         try:
             hook = self.prepare()
-            # A POST of log lines is not idempotent: the hook resends it only when nothing was sent
-            # (connection refused, connect timeout), never after Carol may have stored the lines.
-            hook.call_api(endpoints.TASK_LOGS_ADD.path(task_id=task_id), "POST", json=body)
+            from airflow_provider_carol.hooks.tasks.methods import post_task_logs  # the hook is loaded
+
+            hook.run(post_task_logs(task_id, body))  # never resent once Carol may have stored the lines
         except Exception as exc:  # noqa: BLE001 - shipping must never fail the program that logs
             self.failed += len(batch)
             self._report_failure(task_id, len(batch), exc)

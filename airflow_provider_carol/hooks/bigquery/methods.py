@@ -32,6 +32,8 @@ from airflow_provider_carol.hooks.bigquery.read_streams import read_streams
 from airflow_provider_carol.hooks.core import endpoints
 from airflow_provider_carol.hooks.core.retry import backoff_seconds
 from airflow_provider_carol.hooks.core.sync_driver import CarolHookBase
+from airflow_provider_carol.hooks.core.transport import Call, Flow
+from airflow_provider_carol.hooks.core.types import Json
 from airflow_provider_carol.optional import require
 
 if TYPE_CHECKING:
@@ -45,6 +47,11 @@ BIGQUERY_SCOPES = ("https://www.googleapis.com/auth/bigquery",)
 MAX_KEY_BACKOFF = 60.0
 _ORDER_BY = re.compile(r"\bORDER\s+BY\b", re.IGNORECASE)
 T = TypeVar("T")
+
+
+def mint_temporary_key(body: Mapping[str, object]) -> Flow[Json]:
+    """One ``create_temporary_key`` POST; never resent once it may have reached Carol (a second key)."""
+    return (yield Call.to(endpoints.BIGQUERY_TEMPORARY_KEY, json=dict(body), idempotent=False))
 
 
 class BigQueryMethods(CarolHookBase):
@@ -99,13 +106,7 @@ class BigQueryMethods(CarolHookBase):
             "mdmTenantId": self._bigquery_tenant_id(),
         }
         minted_at = dt.datetime.now(dt.timezone.utc)
-        info = self.call_api(
-            endpoints.BIGQUERY_TEMPORARY_KEY.path(),
-            endpoints.BIGQUERY_TEMPORARY_KEY.method,
-            json=body,
-            prefix=endpoints.BIGQUERY_TEMPORARY_KEY.prefix,
-            idempotent=False,
-        )
+        info = self.run(mint_temporary_key(body))
         if not isinstance(info, dict) or not info.get("private_key") or not info.get("client_email"):
             raise CarolApiError(
                 "Carol's create_temporary_key answer is not a service-account key "

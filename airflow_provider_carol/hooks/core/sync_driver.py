@@ -28,7 +28,6 @@ from airflow_provider_carol.hooks.core.transport import (
     Authenticate,
     Call,
     Flow,
-    Parallel,
     Pipeline,
     Send,
     Sleep,
@@ -205,9 +204,7 @@ class CarolHookBase(BaseHook):
             return self._authenticate(action)
         if isinstance(action, Call):
             return self.run(self.pipeline.call(action))
-        if isinstance(action, Parallel):
-            return [self.run(flow) for flow in action.flows]
-        raise TypeError(f"unknown flow action {action!r}")
+        raise TypeError(f"{type(action).__name__} is performed by the async hook only (the triggerer's)")
 
     def _send(self, request: HttpRequest) -> HttpResponse:
         timeout = (min(10.0, self.config.timeout), self.config.timeout)

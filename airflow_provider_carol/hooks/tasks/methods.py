@@ -156,7 +156,13 @@ def add_task_logs(task_id: str, entries: Iterable[LogEntry]) -> Flow[bool]:
     payload = log_entries_payload(required(task_id), entries)
     if not payload:
         return True
-    body = yield Call.to(endpoints.TASK_LOGS_ADD, path_params={"task_id": task_id.strip()}, json=payload)
+    return (yield from post_task_logs(task_id.strip(), payload))
+
+
+def post_task_logs(task_id: str, payload: list[dict[str, str]]) -> Flow[bool]:
+    """POST log-line payloads already built (:func:`~.logs.log_entries_payload` or the log bridge's);
+    resent only when nothing was sent, never after Carol may have stored the lines."""
+    body = yield Call.to(endpoints.TASK_LOGS_ADD, path_params={"task_id": task_id}, json=payload)
     return bool(body.get("success", True)) if isinstance(body, dict) else True
 
 
