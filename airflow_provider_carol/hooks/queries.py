@@ -109,9 +109,7 @@ def named_query_page(
         if scroll_id is None
         else (endpoints.QUERY_SCROLL, {"scroll_id": scroll_id})
     )
-    return (
-        yield Call.to(endpoint, path_params=path_params, params=query, json=dict(body), idempotent=True)
-    )
+    return (yield Call.to(endpoint, path_params=path_params, params=query, json=dict(body), idempotent=True))
 
 
 def page_hits(page: Json, name: str, golden_values: bool) -> tuple[list[Any], int, str | None]:

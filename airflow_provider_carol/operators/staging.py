@@ -9,11 +9,11 @@ from urllib.parse import quote
 
 from airflow.providers.common.compat.sdk import Asset, AssetAlias, Context, XComArg
 
-from airflow_provider_carol.hooks.staging import options as send_options
 from airflow_provider_carol.hooks.staging import schema as schemas
 from airflow_provider_carol.hooks.staging import sources
 from airflow_provider_carol.hooks.staging.codec import DEFAULT_CHUNK_SIZE, DEFAULT_MAX_CHUNK_BYTES
 from airflow_provider_carol.hooks.staging.drift import DriftPolicy, check_policy
+from airflow_provider_carol.hooks.staging.send_value import OPTIONS, StagingSend
 from airflow_provider_carol.hooks.staging.sender import DEFAULT_MAX_IN_FLIGHT
 from airflow_provider_carol.operators.base import CarolBaseOperator
 
@@ -200,9 +200,10 @@ class CarolStagingSendOperator(_CarolStagingBase):
     def execute(self, context: Context) -> dict[str, Any]:
         """Send (or dry-run), then return a small summary (batch id, records, requests, bytes, schema)."""
         options = {name: getattr(self, name) for name in _OWN_SEND_OPTIONS}
-        summary = self.hook.send_to_staging(
-            self.staging_name, self._data(context), **options, dry_run=self.send_dry_run
+        send = StagingSend.of(
+            self.staging_name, self._data(context), {**options, "dry_run": self.send_dry_run}
         )
+        summary = self.hook.send_staging(send)
         if not self.send_dry_run:  # a dry run wrote nothing: no output dataset for lineage
             self._sent_to_staging = [summary.as_dict()]
         if self.emit_asset and summary.summary_sent:
@@ -291,6 +292,6 @@ class CarolEndBatchOperator(_CarolStagingBase):
 #: twice); ``dry_run`` is kept as ``send_dry_run`` (``BaseOperator.dry_run`` is a method).
 _OWN_SEND_OPTIONS = tuple(
     name
-    for name in send_options.NAMES
+    for name in OPTIONS
     if name in inspect.signature(CarolStagingSendOperator.__init__).parameters and name != "dry_run"
 )

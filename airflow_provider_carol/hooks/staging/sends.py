@@ -39,7 +39,7 @@ from airflow_provider_carol.hooks.staging.codec import (
     validate_chunking,
 )
 from airflow_provider_carol.hooks.staging.connectors import ConnectorMethods
-from airflow_provider_carol.hooks.staging.options import SOURCE_KEYS, SendOptions
+from airflow_provider_carol.hooks.staging.send_value import SOURCE_KEYS, StagingSend
 from airflow_provider_carol.hooks.staging.sender import IntakeSender, IntakeStats
 
 PLAN_SAMPLE_ROWS = 1000
@@ -64,7 +64,8 @@ class SendMethods(ConnectorMethods):
 
     def send_to_staging(self, staging_name: str, data: Any = None, **options: object) -> SendSummary:
         """Send records from ``data``, or the ``path`` or ``sql`` option, to a staging table, exactly once
-        per chunk. ``options`` are :class:`~.options.SendOptions` (an unknown one is an error naming it).
+        per chunk. ``options`` are the fields of :class:`~.send_value.StagingSend` (an unknown one is an
+        error naming it).
 
         Without ``batch``/``batch_id`` the send is its own batch (id derived from the Airflow task, so a
         retry re-sends the same (batchId, sequence) pairs) and the summary follows the last acknowledged
@@ -75,14 +76,16 @@ class SendMethods(ConnectorMethods):
         ``warn`` or ``evolve``, which updates the schema first). ``dry_run`` reads, checks and encodes
         everything the same way but posts nothing (no intake, no summary, no schema change).
         """
-        return self.send_with_options(staging_name, data, SendOptions.of(options))
+        return self.send_staging(StagingSend.of(staging_name, data, options))
 
-    def send_with_options(self, staging_name: str, data: Any, options: SendOptions) -> SendSummary:
-        """:meth:`send_to_staging` with its options as one value."""
+    def send_staging(self, send: StagingSend) -> SendSummary:
+        """Run one :class:`~.send_value.StagingSend`: plan (connector, batch), check the schema, send the
+        chunks, summarise (see :meth:`send_to_staging`)."""
         spec = sources.SourceSpec(  # checked before any request
-            data, options.path, options.sql, options.sql_conn_id, options.sql_parameters, options.file_format
+            send.data, send.path, send.sql, send.sql_conn_id, send.sql_parameters, send.file_format
         )
-        options = self._resolved(staging_name, options)
+        options = self._resolved(send)
+        staging_name = options.staging_name
         sample, blocks = schema_check.peek_sample(spec, sources.iter_blocks(spec, options.chunk_size))
         check = schema_check.check_drift(
             self,
@@ -119,8 +122,8 @@ class SendMethods(ConnectorMethods):
             return self._dry_run_summary(dataclasses.replace(summary, dry_run=True), check)
         return self._close_send(summary, options, started_at, ledger)
 
-    def _resolved(self, staging_name: str, options: SendOptions) -> SendOptions:
-        """The options with the connector and batch settled: a planned slice's, else resolved here."""
+    def _resolved(self, options: StagingSend) -> StagingSend:
+        """The send with the connector and batch settled: a planned slice's, else resolved here."""
         planned = options.planned
         if planned is not None:
             return options.but(
@@ -131,7 +134,7 @@ class SendMethods(ConnectorMethods):
                 send_summary=False,
             )
         connector_id = self.resolve_connector_id(options.connector_id, options.connector_name)
-        batch_id = options.batch_id or self.new_batch_id(connector_id, staging_name)
+        batch_id = options.batch_id or self.new_batch_id(connector_id, options.staging_name)
         return options.but(connector_id=connector_id, connector_name=None, batch_id=batch_id)
 
     def _send_chunks(
@@ -139,7 +142,7 @@ class SendMethods(ConnectorMethods):
         staging_name: str,
         spec: sources.SourceSpec,
         blocks: Iterator[list[Any]],
-        options: SendOptions,
+        options: StagingSend,
         ledger: AckLedger | None,
     ) -> IntakeStats:
         """Chunk the records and send them (or encode only, for a dry run); a planned slice must match."""
@@ -173,7 +176,7 @@ class SendMethods(ConnectorMethods):
         return stats
 
     def _close_send(
-        self, summary: SendSummary, options: SendOptions, started_at: str, ledger: AckLedger | None
+        self, summary: SendSummary, options: StagingSend, started_at: str, ledger: AckLedger | None
     ) -> SendSummary:
         """The batch summary after the last acknowledged chunk (when this send owns the batch)."""
         summary_sent = bool(options.send_summary and summary.requests)

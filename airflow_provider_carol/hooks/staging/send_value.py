@@ -1,19 +1,21 @@
-"""What one staging send is told besides its staging table and in-memory data, declared once.
+"""One staging send as one value: the staging table, where the records come from, and every option.
 
-``CarolHook.send_to_staging`` and ``StagingBatch.send`` take these as keyword arguments and turn them into
-one :class:`SendOptions` value before anything is read or sent; ``CarolStagingSendOperator`` passes its
-own arguments of the same names. A name that is not an option, or a value of the wrong kind, is an error
-that names it.
+:class:`StagingSend` is built once, frozen and validated before anything is read or sent, and carried
+whole: ``CarolStagingSendOperator`` builds it from its own arguments (the same names), and
+``CarolHook.send_staging`` runs it; ``CarolHook.send_to_staging`` and ``StagingBatch.send`` take the
+options as keyword arguments and build it. A name that is not an option, or a value of the wrong kind,
+is an error that names it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_carol.exceptions import CarolConfigError
+from airflow_provider_carol.hooks.core.validate import required_string
 from airflow_provider_carol.hooks.staging import drift
 from airflow_provider_carol.hooks.staging.batches import BatchSlice
 from airflow_provider_carol.hooks.staging.codec import (
@@ -28,9 +30,11 @@ SOURCE_KEYS = ("data", "path", "sql", "sql_conn_id", "sql_parameters", "file_for
 
 
 @dataclass(frozen=True)
-class SendOptions:
-    """One send's options (see ``CarolHook.send_to_staging``), checked when built.
+class StagingSend:
+    """One send (see ``CarolHook.send_to_staging``), checked when built.
 
+    :param staging_name: the staging table.
+    :param data: in-memory records (list of dicts, DataFrame, Arrow table, iterable of blocks), or None.
     :param path: files, globs or ObjectStoragePaths (Parquet, CSV, NDJSON), instead of ``data``.
     :param sql: a query on ``sql_conn_id`` (any common-sql connection), with ``sql_parameters``.
     :param file_format: ``parquet``, ``csv`` or ``ndjson`` when the file names do not say.
@@ -45,6 +49,8 @@ class SendOptions:
     :param on_schema_drift: None, ``fail``, ``warn`` or ``evolve`` (see ``drift.check_policy``).
     """
 
+    staging_name: str
+    data: Any = field(default=None, repr=False)
     path: Any = None
     sql: str | None = None
     sql_conn_id: str | None = None
@@ -64,28 +70,30 @@ class SendOptions:
     on_schema_drift: drift.DriftPolicy | None = None
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "staging_name", required_string("staging_name", self.staging_name))
         validate_chunking(self.chunk_size, self.max_chunk_bytes)
         drift.check_policy(self.on_schema_drift)
         if self.batch is not None and not isinstance(self.batch, BatchSlice):
             object.__setattr__(self, "batch", BatchSlice.from_dict(self.batch))
 
     @classmethod
-    def of(cls, options: Mapping[str, object]) -> SendOptions:
-        """The options given as keyword arguments; an unknown name is an error naming it."""
-        unknown = sorted(set(options) - set(NAMES))
+    def of(cls, staging_name: str, data: Any, options: Mapping[str, object]) -> StagingSend:
+        """A send of ``data`` (or a ``path``/``sql`` option) to ``staging_name``, with ``options`` given as
+        keyword arguments; an unknown option is an error naming it."""
+        unknown = sorted(set(options) - set(OPTIONS))
         if unknown:
-            raise CarolConfigError(f"Unknown send option(s) {unknown}; the options are {sorted(NAMES)}.")
-        return cls(**options)  # type: ignore[arg-type]  # names checked above, values in __post_init__
+            raise CarolConfigError(f"Unknown send option(s) {unknown}; the options are {sorted(OPTIONS)}.")
+        return cls(staging_name, data, **options)  # type: ignore[arg-type]  # values: __post_init__
 
     @property
     def planned(self) -> BatchSlice | None:
         """The batch slice this send fills, if any (parsed when the options were built)."""
         return self.batch if isinstance(self.batch, BatchSlice) else None
 
-    def but(self, **changes: Any) -> SendOptions:
-        """These options with ``changes``."""
+    def but(self, **changes: Any) -> StagingSend:
+        """This send with ``changes``."""
         return dataclasses.replace(self, **changes)
 
 
-#: Every option's name, in declaration order.
-NAMES = tuple(f.name for f in dataclasses.fields(SendOptions))
+#: Every option's name (the fields but the staging and the in-memory data), in declaration order.
+OPTIONS = tuple(f.name for f in dataclasses.fields(StagingSend))[2:]
