@@ -116,6 +116,10 @@ def test_no_module_imports_itself_back():
             tuple(f"{NAME}.{m}" for m in ("operators", "sensors", "triggers", "log", "links", "check")),
         ),
         (f"{NAME}.sandbox", (f"{NAME}.hooks", f"{NAME}.operators", f"{NAME}.triggers", f"{NAME}.log")),
+        (
+            f"{NAME}.hooks.tasks",
+            tuple(f"{NAME}.hooks.{m}" for m in ("staging", "bigquery", "apps", "queries")),
+        ),
         (f"{NAME}.triggers", (f"{NAME}.operators", f"{NAME}.sensors")),
     ],
 )

@@ -1,4 +1,4 @@
-"""``CarolAsyncHook``: the triggerer's Carol client (``httpx.AsyncClient``), twin of ``CarolHook``.
+"""``CarolAsyncHook``: the triggerer's Carol client (``httpx.AsyncClient``): what triggers need of Carol.
 
 It runs the same flows as the sync hook (:mod:`~airflow_provider_carol.hooks.core.transport` and
 :mod:`~airflow_provider_carol.hooks.tasks.methods`), so connection parsing, auth, retries, error mapping and
