@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 
 import pytest
@@ -67,3 +68,29 @@ async def test_close_cancels_what_is_still_parked():
     with pytest.raises(asyncio.CancelledError):
         await parked
     assert scheduler.pending == 0
+
+
+async def test_a_late_timer_does_not_wake_the_next_ticks_waits_early():
+    """A busy loop fires the timer late: the waits of that tick wake, the next tick's still wait."""
+    loop = asyncio.get_running_loop()
+    scheduler = PollScheduler()
+    woke: dict[str, float] = {}
+    now = loop.time()
+    next_tick = math.ceil((now + 2 * TICK) / TICK) * TICK  # "next tick" is due on it, "this tick" one before
+    asked = {"next tick": next_tick - now - TICK / 100, "this tick": next_tick - now - TICK - TICK / 100}
+
+    async def wait(name: str) -> None:
+        started = loop.time()
+        await scheduler.sleep(asked[name])
+        woke[name] = loop.time() - started
+
+    waits = [asyncio.ensure_future(wait(name)) for name in asked]
+
+    def busy_until(until: float) -> None:  # the loop is blocked, as on a loaded triggerer
+        while loop.time() < until:
+            pass
+
+    # Blocked from just before "this tick" is due until 0.7 tick after: its timer fires that late.
+    loop.call_at(next_tick - 1.1 * TICK, busy_until, next_tick - 0.3 * TICK)
+    await asyncio.wait_for(asyncio.gather(*waits), 60)
+    assert all(woke[name] >= asked[name] for name in asked), (woke, asked)

@@ -39,7 +39,10 @@ class PollScheduler:
     async def sleep(self, seconds: float) -> None:
         """Pause the calling wait for at least ``seconds`` (less than one tick more)."""
         loop = asyncio.get_running_loop()
-        due = math.ceil((loop.time() + max(0.0, seconds)) / self.tick) * self.tick
+        target = loop.time() + max(0.0, seconds)
+        due = math.ceil(target / self.tick) * self.tick
+        if due < target:  # the float product can land one ulp short of the grid point
+            due += self.tick
         waiter: asyncio.Future[None] = loop.create_future()
         heapq.heappush(self._due, (due, next(self._order), waiter))
         self._arm(loop)
@@ -56,9 +59,10 @@ class PollScheduler:
 
     def _wake(self, loop: asyncio.AbstractEventLoop) -> None:
         """Wake every wait that is due now (all of one tick at once), then re-arm for the next."""
+        # The tick the timer was armed for is due (asyncio may fire it a clock resolution early); so is
+        # anything already past. A late timer must not wake the next tick's waits before their time.
+        now = max(self._armed_for or 0.0, loop.time())
         self._timer = self._armed_for = None
-        # Due times sit on the tick grid; half a tick of slack absorbs a timer that fires a hair early.
-        now = loop.time() + self.tick / 2
         while self._due and self._due[0][0] <= now:
             _, _, waiter = heapq.heappop(self._due)
             if not waiter.done():
