@@ -108,8 +108,33 @@ class Parallel:
 
 
 Action: TypeAlias = Send | Sleep | Authenticate | Call | Parallel
-#: A flow: yields actions, receives their results, returns a ``T``.
-Flow: TypeAlias = Generator[Action, Any, T]
+#: A flow: yields actions, receives their results (``object``: each is checked or parsed where it is
+#: read), returns a ``T``. :func:`send`, :func:`authenticate` and :func:`parallel` give typed results.
+Flow: TypeAlias = Generator[Action, object, T]
+
+
+def send(request: HttpRequest) -> Flow[HttpResponse]:
+    """Perform one exchange; its answer (a failure is thrown in as :class:`TransportFailure`)."""
+    answer = yield Send(request)
+    if not isinstance(answer, HttpResponse):
+        raise TypeError(f"a driver answered Send with {type(answer).__name__}, not an HttpResponse")
+    return answer
+
+
+def authenticate(stale: Token | None = None, *, rejected: bool = False) -> Flow[Token | None]:
+    """The token to send now (see :class:`Authenticate`)."""
+    token = yield Authenticate(stale, rejected)
+    if token is not None and not isinstance(token, Token):
+        raise TypeError(f"a driver answered Authenticate with {type(token).__name__}, not a Token")
+    return token
+
+
+def parallel(flows: Sequence[Flow[T]]) -> Flow[list[T]]:
+    """Run ``flows`` (concurrently where the driver can); their results, in order."""
+    results = yield Parallel(flows)
+    if not isinstance(results, list) or len(results) != len(flows):
+        raise TypeError("a driver answered Parallel with something else than one result per flow")
+    return results
 
 
 def encode_body(call: Call) -> tuple[bytes | Mapping[str, str] | None, dict[str, str]]:
@@ -145,7 +170,7 @@ class Pipeline:
         while True:
             outcome: HttpResponse | TransportFailure
             try:
-                outcome = yield Send(request)
+                outcome = yield from send(request)
             except TransportFailure as failure:
                 outcome = failure
             if attempt > self.policy.retry_limit or not should_retry(outcome, retryable, statuses):
@@ -180,7 +205,7 @@ class Pipeline:
         body, content_headers = encode_body(call)
         headers = {**content_headers, **(call.headers or {})}
         retryable = is_idempotent(method, call.idempotent)
-        token = (yield Authenticate()) if call.authenticate else None
+        token = (yield from authenticate()) if call.authenticate else None
 
         def build(with_token: Token | None) -> HttpRequest:
             auth = auth_headers(self.config, with_token) if call.authenticate else {}
@@ -194,7 +219,7 @@ class Pipeline:
             and call.authenticate
             and self.config.auth_type != "api_key"
         ):
-            token = yield Authenticate(token, rejected=True)
+            token = yield from authenticate(token, rejected=True)
             response = yield from self.exchange(build(token), retryable=retryable, statuses=statuses)
         path = urlsplit(url).path
         if response.status >= 400:

@@ -11,13 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from airflow_provider_carol.exceptions import CarolApiError, CarolError
+from airflow_provider_carol.exceptions import CarolApiError, CarolError, CarolUnexpectedAnswer
 from airflow_provider_carol.hooks.core import endpoints
+from airflow_provider_carol.hooks.core.answers import describe, field_names
 from airflow_provider_carol.hooks.core.async_driver import CarolAsyncHookBase
 from airflow_provider_carol.hooks.core.config import CarolConnectionConfig
 from airflow_provider_carol.hooks.core.endpoints import quote_segment
 from airflow_provider_carol.hooks.core.sync_driver import CarolHookBase
-from airflow_provider_carol.hooks.core.transport import Call, Flow, Parallel, Sleep
+from airflow_provider_carol.hooks.core.transport import Call, Flow, Sleep, parallel
 from airflow_provider_carol.hooks.core.types import Json, LoggerLike
 from airflow_provider_carol.hooks.core.validate import required_string
 from airflow_provider_carol.hooks.tasks.logs import LogEntry, log_entries_payload
@@ -134,6 +135,12 @@ def get_task_logs(task_id: str) -> Flow[list[CarolTaskLogEntry]]:
     body = yield Call.to(endpoints.TASK_LOGS_GET, path_params={"task_id": required(task_id)})
     if isinstance(body, dict):
         body = body.get("hits") or body.get("logs") or []
+    if not isinstance(body, list):
+        raise CarolUnexpectedAnswer(
+            f"Carol's log lines of task {task_id!r} are not a list ({describe(body)}).",
+            endpoint=str(endpoints.TASK_LOGS_GET),
+            fields=field_names(body),
+        )
     return [CarolTaskLogEntry.from_api(item) for item in body if isinstance(item, dict)]
 
 
@@ -221,7 +228,7 @@ def watch_tasks(
     pacer, waiters = Waiter(policy, log), {t: Waiter(policy, log) for t in task_ids}
     pending, restarted, statuses = dict(awaiting), [], {}
     while True:
-        polled: list[CarolTask | None] = yield Parallel([poll_task(t, waiters[t]) for t in task_ids])
+        polled = yield from parallel([poll_task(t, waiters[t]) for t in task_ids])
         for task in filter(None, polled):  # a stuck unknown status raised in poll_task
             statuses[task.task_id] = task.status
             if task.task_id in pending and has_restarted(task, pending[task.task_id]):
