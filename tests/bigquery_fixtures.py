@@ -176,8 +176,7 @@ class CarolBigQuery:
 
     def key_requests(self) -> int:
         """How many temporary keys the sandbox handed out since the last reset."""
-        return sum(1 for r in self.sandbox.requests()
-                   if r["path"].endswith("/create_temporary_key") and r["status"] == 200)
+        return len(self.sandbox.requests(path="*/create_temporary_key", status=200))
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ def customers(n: int) -> list[dict]:
 
 
 def query_calls(sandbox) -> list[tuple[str, str]]:
-    return [(r["method"], r["path"]) for r in sandbox.requests() if "/queries/" in r["path"]]
+    return [(r["method"], r["path"]) for r in sandbox.requests(path="*/queries/*")]
 
 
 # ------------------------------------------------------------------------------------------- named queries
@@ -37,7 +37,7 @@ def test_named_query_returns_every_page_through_the_scroll(carol_sandbox):
     calls = query_calls(carol_sandbox)
     assert calls[0] == ("POST", "/api/v2/queries/named/allCustomers")
     assert len(calls) == 13 and all(path.startswith("/api/v2/queries/filter/") for _, path in calls[1:])
-    first = next(r for r in carol_sandbox.requests() if r["path"] == "/api/v2/queries/named/allCustomers")
+    first = carol_sandbox.requests(path="/api/v2/queries/named/allCustomers")[0]
     assert "pageSize=100" in first["query"] and "scrollable=true" in first["query"]
 
 
@@ -125,7 +125,7 @@ def test_process_query_is_never_resent(carol_sandbox):
     with pytest.raises(CarolApiError) as failed:
         hook().process_query(SQL, "customer")
     assert failed.value.status_code == 503
-    posts = [r for r in carol_sandbox.requests() if r["path"] == "/api/v2/bigQuery/processQuery"]
+    posts = carol_sandbox.requests(path="/api/v2/bigQuery/processQuery")
     assert len(posts) == 1  # a resend could process the data model twice
 
 

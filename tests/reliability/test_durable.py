@@ -25,7 +25,7 @@ APP_KEY = "carol_app_process_task_id"
 
 
 def executes(sandbox) -> list[dict]:
-    return [r for r in sandbox.requests() if "/execute/" in r["path"] and r["method"] == "POST"]
+    return sandbox.requests(method="POST", path="*/execute/*")
 
 
 def started_task(dag_id: str, task_id: str, key: str):

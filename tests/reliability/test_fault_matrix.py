@@ -11,7 +11,6 @@ renewed; a revoked API key fails at once, without spending Airflow retries.
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import threading
 import time
@@ -65,9 +64,7 @@ class Row:
 def processed(sandbox: Any, method: str, glob: str) -> int:
     """How many matching requests the sandbox really processed (answered 2xx, or processed then dropped)."""
     count = 0
-    for entry in sandbox.requests():
-        if entry["method"] != method or not fnmatch.fnmatchcase(entry["path"], glob):
-            continue
+    for entry in sandbox.requests(method=method, path=glob):
         answered = entry["fault"] in (None, "latency") and entry["status"] and entry["status"] < 400
         count += bool(answered or entry["fault"] == "drop_after")
     return count
@@ -318,7 +315,7 @@ def arm(sandbox: Any, row: Row, conf: dict, fault: str) -> threading.Thread | No
     def arm_later() -> None:
         deadline = time.monotonic() + 120  # bounds a hung run only; arming waits for the request count
         while time.monotonic() < deadline:
-            seen = [e for e in sandbox.requests() if e["method"] == row.method and e["path"] == glob]
+            seen = sandbox.requests(method=row.method, path=glob)
             if len(seen) >= row.arm_after:
                 sandbox.add_fault(glob, **spec)
                 return
@@ -355,7 +352,7 @@ def finish_after_fault(
 def injected(sandbox: Any, row: Row, fault: str) -> int:
     """Faults that hit a request: 401s for token/key cells, else how much of the queued fault was used."""
     if fault in ("token-expired (token mode)", "key-revoked"):
-        return sum(1 for e in sandbox.requests() if e["status"] == 401)
+        return len(sandbox.requests(status=401))
     return row.times - sum(pending["times"] for pending in sandbox.faults())
 
 

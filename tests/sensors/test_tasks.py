@@ -46,7 +46,7 @@ def test_sensor_checks_once_then_defers_with_the_link_already_set(carol_sandbox)
     assert ctx["ti"].pushed[LINK_KEY].endswith(f"/{carol_sandbox.tenant}/carol-ui/tasks/{task_id}")
     # The worker has returned (no slot held) while the Carol task still runs.
     assert carol_sandbox.task(task_id)["mdmTaskStatus"] == "RUNNING"
-    gets = [r for r in carol_sandbox.requests() if r["path"] == f"/api/v1/tasks/{task_id}"]
+    gets = carol_sandbox.requests(path=f"/api/v1/tasks/{task_id}")
     assert len(gets) == 1
 
 
