@@ -41,12 +41,6 @@ def test_flatten_settings_names_the_malformed_item():
         flatten_settings([], "app")
 
 
-@pytest.fixture
-def hook(carol_sandbox):
-    with CarolHook() as hook:
-        yield hook
-
-
 def test_get_app_by_the_connection_app_name(carol_sandbox, hook):
     app = hook.get_app()
     assert app.name == carol_sandbox.app_name and app.app_id

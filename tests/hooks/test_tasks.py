@@ -141,12 +141,6 @@ def test_tracker_tracks_duplicate_ids_once_and_survives_json():
 
 
 # ---------------------------------------------------------------------------------------------- sandbox
-@pytest.fixture
-def hook(carol_sandbox):
-    with CarolHook() as hook:
-        yield hook
-
-
 def test_get_task_returns_the_domain_value(carol_sandbox, hook):
     task_id = carol_sandbox.create_task(RUNNING_LONG, name="nightly")
     task = hook.get_task(task_id)

@@ -14,7 +14,7 @@ import pytest
 
 from airflow_provider_carol import compat
 from airflow_provider_carol.log import CarolRemoteLogIO
-from tests.dagutil import load_dag, run_dag
+from tests.dagutil import carol_lines, load_dag, run_dag
 
 pytestmark = [
     pytest.mark.dag,
@@ -30,10 +30,6 @@ WORK_LINES = [
     ("WARN", "work stdlib line 2"),
     ("ERROR", "work finished"),
 ]
-
-
-def carol_lines(sandbox, task_id):
-    return [(e["mdmLogLevel"], e["mdmLogMessage"]) for e in sandbox.task(task_id)["logs"]]
 
 
 def test_dag_test_task_lines_reach_the_carol_task_named_by_an_upstream(

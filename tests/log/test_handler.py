@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_carol.log import CarolLogHandler, carol_level
-from tests.dagutil import wait_until
+from tests.dagutil import carol_lines, wait_until
 
 LOGS_GLOB = "/api/v1/tasks/*/logs"
 
@@ -57,10 +57,6 @@ def app_logger(request: pytest.FixtureRequest) -> Iterator[logging.Logger]:
         for handler in list(logger.handlers):
             logger.removeHandler(handler)
             handler.close()
-
-
-def carol_lines(sandbox: Any, task_id: str) -> list[tuple[str, str]]:
-    return [(e["mdmLogLevel"], e["mdmLogMessage"]) for e in sandbox.task(task_id)["logs"]]
 
 
 def log_posts(sandbox: Any, task_id: str) -> list[dict[str, Any]]:
