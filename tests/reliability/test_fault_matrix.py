@@ -42,7 +42,7 @@ TRANSIENT = {
 # token mode with a refresh_token extra: every issued access token is expired server-side before the run.
 FAULTS = [*TRANSIENT, "token-expired (token mode)", "key-revoked"]
 READ_TIMEOUT = 1  # the connection's `timeout` extra in the read-timeout cells
-MATRIX_DAGS = "test_reliability_matrix"
+MATRIX_DAGS = "dag_reliability_matrix"
 
 
 @dataclass
@@ -86,7 +86,7 @@ def large_file(sandbox: Any, tmp: Any) -> dict:
     """NDJSON of hard-to-compress records (random hex) for the large-chunk send."""
     import random
 
-    from tests.dags.test_reliability_matrix import LARGE_RECORDS
+    from tests.dags.dag_reliability_matrix import LARGE_RECORDS
 
     rng, path = random.Random(5), tmp / "large.jsonl"
     with path.open("w") as handle:
@@ -121,7 +121,7 @@ def check_task_untouched(sandbox, conf, result, state):
 
 
 def check_staging(sandbox, conf, result, state, staging="matrix"):
-    from tests.dags import test_reliability_matrix as dags
+    from tests.dags import dag_reliability_matrix as dags
 
     large = staging == "matrix_large"
     records = [{"id": i} for i in range(dags.LARGE_RECORDS)] if large else dags.RECORDS
