@@ -24,6 +24,8 @@ from typing import Any
 import pytest
 import requests
 
+from tests.dagutil import free_port
+
 REPO = Path(__file__).resolve().parent.parent
 EMULATOR_VENV = Path(os.environ.get("CAROL_BQ_EMULATOR_VENV", REPO / ".venv-bq-emulator"))
 START_TIMEOUT = 60.0
@@ -65,12 +67,6 @@ class BigQueryEmulator:
         return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else ""
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def emulator_command() -> Path:
     """The emulator's executable, or a failure that says how to build it."""
     exe = EMULATOR_VENV / "bin" / "local-bigquery"
@@ -88,7 +84,7 @@ def start_emulator(
 ) -> tuple[subprocess.Popen, BigQueryEmulator]:
     """Start ``local-bigquery serve`` on free loopback ports; ready when the datasets URL answers 200."""
     for _attempt in range(3):
-        rest_port, grpc_port = _free_port(), _free_port()
+        rest_port, grpc_port = free_port(), free_port()
         data_dir = Path(tempfile.mkdtemp(prefix="bq-data-", dir=work))
         log_path = work / f"emulator-{rest_port}.log"
         with log_path.open("wb") as log:
@@ -176,8 +172,7 @@ class CarolBigQuery:
 
     def key_requests(self) -> int:
         """How many temporary keys the sandbox handed out since the last reset."""
-        return sum(1 for r in self.sandbox.requests()
-                   if r["path"].endswith("/create_temporary_key") and r["status"] == 200)
+        return len(self.sandbox.requests(path="*/create_temporary_key", status=200))
 
 
 @pytest.fixture

@@ -1,9 +1,10 @@
 """Test helpers: load and run DAG files from tests/dags, a recording task instance, sandbox long tasks
-and request logs."""
+and request logs, a free port."""
 
 from __future__ import annotations
 
 import importlib.util
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +80,18 @@ def create_sandbox_task(schedule: list[dict], **spec: Any) -> str:
     response = requests.post(url, json={"schedule": schedule, **spec}, timeout=30)
     response.raise_for_status()
     return response.json()["id"]
+
+
+def carol_lines(sandbox: Any, task_id: str) -> list[tuple[str, str]]:
+    """The ``(level, message)`` log lines the sandbox holds for Carol task ``task_id``, in order."""
+    return [(e["mdmLogLevel"], e["mdmLogMessage"]) for e in sandbox.task(task_id)["logs"]]
+
+
+def free_port() -> int:
+    """A TCP port that was free on 127.0.0.1 a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def wait_until(condition: Any, what: str, timeout: float = 120.0, interval: float = 0.05) -> Any:

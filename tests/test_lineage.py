@@ -1,6 +1,6 @@
 """OpenLineage: the events the real OpenLineage provider emits for a DAG of every data-moving operator.
 
-The DAG (tests/dags/test_lineage.py) runs with ``dag.test()`` in a child process configured like a user
+The DAG (tests/dags/dag_lineage.py) runs with ``dag.test()`` in a child process configured like a user
 would (``AIRFLOW__OPENLINEAGE__TRANSPORT`` = the file transport), against the sandbox and the BigQuery
 emulator; the test reads the events OpenLineage wrote. A child process because the provider decides
 once per process, when its plugin is imported, whether it is enabled.
@@ -86,7 +86,7 @@ def lineage_run(airflow_db, carol_sandbox_server, bigquery_emulator, tmp_path_fa
         monkeypatch.setenv("AIRFLOW_CONN_CAROL_DEFAULT", setup.connection_json())
         sandbox.attach_bigquery(bigquery_emulator.rest, bigquery_emulator.grpc)
         try:
-            events = run_dag_with_openlineage("test_lineage", {"work": str(work)}, work / "events.jsonl")
+            events = run_dag_with_openlineage("dag_lineage", {"work": str(work)}, work / "events.jsonl")
         finally:
             sandbox.attach_bigquery(None)
     return {"events": events, "sandbox": sandbox, "bq": f"{project}.{setup.dataset}", "work": work}
@@ -109,7 +109,7 @@ def test_staging_send_outputs_the_staging_table_with_its_schema_and_what_was_sen
     stats = output["outputFacets"]["outputStatistics"]
     sent = lineage_run["sandbox"].staging_count("lin_orders")
     assert sent == 40 and stats["rowCount"] == 40
-    orders = runpy.run_path(str(REPO / "tests" / "dags" / "test_lineage.py"))["ORDERS"]
+    orders = runpy.run_path(str(REPO / "tests" / "dags" / "dag_lineage.py"))["ORDERS"]
     chunks = [orders[i : i + 15] for i in range(0, 40, 15)]  # chunk_size=15: the JSON bodies, before gzip
     assert stats["size"] == sum(len(json.dumps(chunk, separators=(",", ":"))) for chunk in chunks)
     assert event["inputs"] == []
@@ -271,7 +271,7 @@ def test_a_send_dag_runs_unchanged_without_the_openlineage_provider(airflow_db, 
     transport = {"type": "file", "log_file_path": str(tmp_path / "events.jsonl"), "append": True}
     script = BLOCK_OPENLINEAGE + RUN_DAG
     env = {**os.environ, "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(transport), "PYTHONPATH": str(REPO)}
-    run_dag_child(script, "test_lineage_send_only", {}, env)
+    run_dag_child(script, "dag_lineage_send_only", {}, env)
     assert carol_sandbox.staging_count("lin_plain") == 3
     assert not (tmp_path / "events.jsonl").exists()
 

@@ -6,6 +6,7 @@ of its own apart from a ``requests.Session``.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 from typing import Any
 
@@ -116,8 +117,25 @@ class Sandbox:
                 return found
         raise KeyError(batch_id)
 
-    def requests(self) -> list[dict[str, Any]]:
-        return self._admin("GET", "requests")
+    def requests(
+        self, method: str | None = None, path: str | None = None, *, status: int | None = None
+    ) -> list[dict[str, Any]]:
+        """The request log, oldest first: ``{time, method, path, query, status, fault, client}`` each.
+
+        Every argument given narrows it (filtered here, on the client):
+
+        :param method: only requests with this HTTP method (any case).
+        :param path: only paths matching this glob, as in :meth:`add_fault` (no wildcard: that exact path).
+        :param status: only requests answered with this status code.
+        """
+        log = self._admin("GET", "requests")
+        if method is not None:
+            log = [entry for entry in log if entry["method"].upper() == method.upper()]
+        if path is not None:
+            log = [entry for entry in log if fnmatch.fnmatchcase(entry["path"], path)]
+        if status is not None:
+            log = [entry for entry in log if entry["status"] == status]
+        return log
 
     def attach_bigquery(self, rest: str | None, grpc: str | None = None) -> dict[str, Any] | None:
         """Mirror staging intake into the BigQuery emulator at ``rest``/``grpc``; ``None`` detaches."""

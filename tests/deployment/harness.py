@@ -38,6 +38,7 @@ import psutil
 import requests
 
 from airflow_provider_carol.sandbox.control import Sandbox
+from tests.dagutil import free_port
 from tests.deployment import services
 from tests.deployment.services import ADMIN_USER, SERVICES_BY_NAME, Endpoints
 
@@ -58,13 +59,6 @@ _DROPPED = {"AIRFLOW_HOME", "PYTHONDONTWRITEBYTECODE", "PYTHONPATH", "TMPDIR", "
 
 class DeploymentError(RuntimeError):
     """The deployment could not start, a process died, or a wait ran out; the message has the logs."""
-
-
-def free_port() -> int:
-    """A TCP port that was free on 127.0.0.1 a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def port_open(port: int) -> bool:

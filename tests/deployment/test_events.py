@@ -59,7 +59,7 @@ def stored_watermark(deployment: Deployment) -> dict[str, Any] | None:
 
 
 def polls(deployment: Deployment) -> int:
-    return sum(1 for r in deployment.sandbox.requests() if (r["method"], r["path"]) == POLLS)
+    return len(deployment.sandbox.requests(*POLLS))
 
 
 def growth(previous: int, records: int, connector_id: str) -> dict[str, Any]:

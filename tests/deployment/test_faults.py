@@ -29,7 +29,7 @@ pytestmark = pytest.mark.deployment
 
 def requests_to(deployment: Deployment, path: str, method: str = "POST") -> list[dict[str, Any]]:
     """The sandbox's request-log entries for one path (admin calls are never logged)."""
-    return [e for e in deployment.sandbox.requests() if e["path"] == path and e["method"] == method]
+    return deployment.sandbox.requests(method=method, path=path)
 
 
 def acknowledged(deployment: Deployment, path: str) -> int:
@@ -189,7 +189,7 @@ def test_triggerer_killed_while_sensor_and_app_process_are_deferred(
         0,
     )
     assert (app["mdmTaskStatus"], app["cancel_count"], app["reprocess_count"]) == ("COMPLETED", 0, 0)
-    starts = [e for e in sandbox.requests() if e["method"] == "POST" and "/aiprocesses/" in e["path"]]
+    starts = sandbox.requests(method="POST", path="*/aiprocesses/*")
     assert len(starts) == 1, starts  # the process was started once: the restart re-ran nothing
     observations["triggerer_kill"] = {
         "first_triggerer_job": first,

@@ -41,12 +41,6 @@ def test_flatten_settings_names_the_malformed_item():
         flatten_settings([], "app")
 
 
-@pytest.fixture
-def hook(carol_sandbox):
-    with CarolHook() as hook:
-        yield hook
-
-
 def test_get_app_by_the_connection_app_name(carol_sandbox, hook):
     app = hook.get_app()
     assert app.name == carol_sandbox.app_name and app.app_id
@@ -54,7 +48,7 @@ def test_get_app_by_the_connection_app_name(carol_sandbox, hook):
 
 def test_get_app_settings_returns_the_flattened_dict(carol_sandbox, hook):
     assert hook.get_app_settings(carol_sandbox.app_name) == SEEDED_SETTINGS
-    settings_calls = [r for r in carol_sandbox.requests() if r["path"].endswith("/settings")]
+    settings_calls = carol_sandbox.requests(path="*/settings")
     assert len(settings_calls) == 1 and "entitySpace=PRODUCTION" in (settings_calls[0]["query"] or "")
 
 
@@ -90,12 +84,12 @@ def test_start_app_process_is_not_resent_after_a_dropped_connection(carol_sandbo
     carol_sandbox.add_fault("/api/v1/tenantApps/*/aiprocesses/*/execute/*", drop="after", times=1)
     with pytest.raises(Exception, match="could not be completed"):
         hook.start_app_process(None, "main_process")
-    executes = [r for r in carol_sandbox.requests() if "/execute/" in r["path"]]
+    executes = carol_sandbox.requests(path="*/execute/*")
     assert len(executes) == 1
 
 
 def _executes(sandbox) -> list[dict]:
-    return [r for r in sandbox.requests() if "/execute/" in r["path"]]
+    return sandbox.requests(path="*/execute/*")
 
 
 @pytest.mark.parametrize("shape", ["data", "top", "task_id", "data_task_id"])

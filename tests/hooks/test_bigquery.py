@@ -22,7 +22,7 @@ KEY_PATH = "/sql/v1/api/v1/create_temporary_key"
 
 
 def key_posts(sandbox) -> list[int]:
-    return [r["status"] for r in sandbox.requests() if r["path"] == KEY_PATH]
+    return [r["status"] for r in sandbox.requests(path=KEY_PATH)]
 
 
 # ---------------------------------------------------------------------------------------------- pure

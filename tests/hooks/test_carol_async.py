@@ -50,7 +50,7 @@ async def test_get_task_in_every_auth_mode_with_the_async_connection_api(
     assert (task.task_id, task.status, again.status) == (task_id, "RUNNING", "RUNNING")
     # 3.3.2+: BaseHook.aget_connection; older: one sync lookup, in a worker thread (compat fallback).
     assert len(no_sync_lookup) == (0 if hasattr(Connection, "aextra_dejson") else 1)
-    logins = [r for r in carol_sandbox.requests() if r["path"] == TOKEN_PATH]
+    logins = carol_sandbox.requests(path=TOKEN_PATH)
     assert len(logins) == (1 if auth_type == "password" else 0)
 
 
@@ -66,7 +66,7 @@ async def test_get_task_retries_503_and_dropped_connections(carol_sandbox):
     carol_sandbox.add_fault(f"/api/v1/tasks/{task_id}", method="GET", drop="after", times=1)
     async with CarolAsyncHook(retry_delay=0.01) as hook:
         assert (await hook.get_task(task_id)).status == "RUNNING"
-    gets = [r for r in carol_sandbox.requests() if r["path"] == f"/api/v1/tasks/{task_id}"]
+    gets = carol_sandbox.requests(path=f"/api/v1/tasks/{task_id}")
     assert [r["fault"] for r in gets] == ["status", "status", "drop_before", "drop_after", None]
 
 
@@ -87,7 +87,7 @@ async def test_an_expired_token_is_renewed_once_and_the_request_resent(carol_san
         await hook.get_task(task_id)
         carol_sandbox.expire_tokens()
         assert (await hook.get_task(task_id)).status == "RUNNING"
-    statuses = [r["status"] for r in carol_sandbox.requests() if r["path"] == f"/api/v1/tasks/{task_id}"]
+    statuses = [r["status"] for r in carol_sandbox.requests(path=f"/api/v1/tasks/{task_id}")]
     assert statuses == [200, 401, 200]
 
 

@@ -55,7 +55,7 @@ async def test_tasks_after_pages_newest_first_down_to_the_watermark(carol_sandbo
     order = sorted(ended, key=lambda t: (t["mdmLastUpdated"], t["mdmId"]))
     assert [t.task_id for t in everything] == [t["mdmId"] for t in order]
     assert {t.task_id for t in after_first} == set(ids) - {first["mdmId"]}
-    queries = [r for r in carol_sandbox.requests() if r["path"] == "/api/v1/queries/filter"]
+    queries = carol_sandbox.requests(path="/api/v1/queries/filter")
     assert len(queries) == 2 + 2  # two pages each: the second page reached the end (or the watermark)
 
 

@@ -16,6 +16,7 @@ from airflow_provider_carol.hooks.carol import CarolHook
 from airflow_provider_carol.hooks.staging.ack_ledger import AckLedger
 from airflow_provider_carol.hooks.staging.codec import Chunker
 from airflow_provider_carol.hooks.staging.sender import IntakeSender, IntakeStats
+from tests.hooks.hookutil import fast_retry_hook
 
 INTAKE = "/api/v2/staging/intake/*"
 
@@ -27,16 +28,12 @@ def rows(n: int, start: int = 0) -> list[dict]:
     ]
 
 
-def hook() -> CarolHook:
-    return CarolHook(retry_delay=0.01, retry_limit=3)
-
-
 def stored_ids(sandbox, staging="customers") -> list[int]:
     return sorted(record["id"] for record in sandbox.records(staging))
 
 
 def intake_calls(sandbox) -> list[dict]:
-    return [r for r in sandbox.requests() if r["path"].startswith("/api/v2/staging/intake/")]
+    return sandbox.requests(path=INTAKE)
 
 
 def only_batch(sandbox) -> dict:
@@ -45,7 +42,7 @@ def only_batch(sandbox) -> dict:
 
 
 def test_records_arrive_exactly_once_with_a_matching_summary(carol_sandbox):
-    summary = hook().send_to_staging("customers", rows(2500), chunk_size=1000)
+    summary = fast_retry_hook().send_to_staging("customers", rows(2500), chunk_size=1000)
     assert stored_ids(carol_sandbox) == list(range(2500))
     batch = only_batch(carol_sandbox)
     assert batch["batchId"] == summary.batch_id and summary.batch_id.startswith(carol_sandbox.tenant_id)
@@ -56,8 +53,8 @@ def test_records_arrive_exactly_once_with_a_matching_summary(carol_sandbox):
 
 
 def test_each_call_outside_airflow_gets_its_own_batch_id(carol_sandbox):
-    first = hook().send_to_staging("customers", rows(10))
-    second = hook().send_to_staging("customers", rows(20, 10))
+    first = fast_retry_hook().send_to_staging("customers", rows(10))
+    second = fast_retry_hook().send_to_staging("customers", rows(20, 10))
     assert first.batch_id != second.batch_id
     assert stored_ids(carol_sandbox) == list(range(20))
 
@@ -73,7 +70,7 @@ def test_json_strings_dataframes_and_arrow_tables_are_sent(carol_sandbox, kind):
         "dataframe": lambda: pd.DataFrame(data),
         "arrow": lambda: pa.Table.from_pylist(data),
     }[kind]()
-    hook().send_to_staging("customers", source)
+    fast_retry_hook().send_to_staging("customers", source)
     stored = carol_sandbox.records("customers")
     assert [r["id"] for r in stored] == [1, 2]
     assert stored[1]["x"] is None and stored[1]["at"] is None
@@ -92,7 +89,7 @@ def test_json_strings_dataframes_and_arrow_tables_are_sent(carol_sandbox, kind):
 )
 def test_transient_intake_faults_still_store_every_record_once(carol_sandbox, fault):
     carol_sandbox.add_fault(INTAKE, method="POST", **fault)
-    hook().send_to_staging("customers", rows(3000), chunk_size=500, max_in_flight=2)
+    fast_retry_hook().send_to_staging("customers", rows(3000), chunk_size=500, max_in_flight=2)
     assert stored_ids(carol_sandbox) == list(range(3000))
     batch = only_batch(carol_sandbox)
     assert batch["missing_sequences"] == [] and batch["conflicts"] == 0 and batch["totals_match"] is True
@@ -107,7 +104,7 @@ def test_intake_is_resent_on_every_status_pycarol_resends_it_on(carol_sandbox, s
     """pycarol resends an intake chunk, same URL and batchIdSequence, on 408, 409, 429, 500, 502, 503,
     504, 520, 524 and 598 (staging.py L259-263); these four were the ones a send did not survive."""
     carol_sandbox.add_fault(INTAKE, method="POST", status=status, times=2)
-    hook().send_to_staging("customers", rows(1000), chunk_size=500, max_in_flight=1)
+    fast_retry_hook().send_to_staging("customers", rows(1000), chunk_size=500, max_in_flight=1)
     assert stored_ids(carol_sandbox) == list(range(1000))
     batch = only_batch(carol_sandbox)
     assert batch["missing_sequences"] == [] and batch["totals_match"] is True
@@ -119,12 +116,12 @@ def test_intake_is_resent_on_every_status_pycarol_resends_it_on(carol_sandbox, s
 def test_intake_is_not_resent_on_a_status_that_says_the_chunk_is_wrong(carol_sandbox):
     carol_sandbox.add_fault(INTAKE, method="POST", status=400, times=1)
     with pytest.raises(CarolApiError, match="HTTP 400"):
-        hook().send_to_staging("customers", rows(10))
+        fast_retry_hook().send_to_staging("customers", rows(10))
     assert [c["status"] for c in intake_calls(carol_sandbox)] == [400]
 
 
 def test_token_expiry_mid_batch_is_recovered(carol_sandbox):
-    carol_hook = hook()
+    carol_hook = fast_retry_hook()
     with carol_hook.staging_batch() as batch:
         batch.send("customers", rows(1000), chunk_size=250)
         assert carol_sandbox.expire_tokens() >= 1
@@ -133,7 +130,7 @@ def test_token_expiry_mid_batch_is_recovered(carol_sandbox):
     record = only_batch(carol_sandbox)
     assert record["sequences"] == list(range(1, 9)) and record["totals_match"] is True
     # The first request after the expiry (the drift check's schema read) gets the 401 and re-authenticates.
-    assert any(r["status"] == 401 for r in carol_sandbox.requests() if r["path"].startswith("/api/v"))
+    assert carol_sandbox.requests(path="/api/v*", status=401)
 
 
 def test_a_refused_chunk_fails_with_staging_chunk_status_and_carol_text_and_no_summary(carol_sandbox):
@@ -150,7 +147,7 @@ def test_a_refused_chunk_fails_with_staging_chunk_status_and_carol_text_and_no_s
     assert "Staging 'customers'" in message and "chunk " in message and "HTTP 500" in message
     assert "disk full" in message and failure.value.status_code == 500
     assert all(batch["summary"] is None for batch in carol_sandbox.batches())
-    assert not [r for r in carol_sandbox.requests() if "/summary" in r["path"]]
+    assert not carol_sandbox.requests(path="*/summary*")
 
 
 @pytest.mark.parametrize(
@@ -166,7 +163,7 @@ def test_a_refused_chunk_fails_with_staging_chunk_status_and_carol_text_and_no_s
 )
 def test_bad_input_is_a_clear_error_and_nothing_is_sent(carol_sandbox, data, error):
     with pytest.raises(CarolConfigError, match=error):
-        hook().send_to_staging("customers", data, chunk_size=5)
+        fast_retry_hook().send_to_staging("customers", data, chunk_size=5)
     assert intake_calls(carol_sandbox) == []
     assert carol_sandbox.batches() == []
 
@@ -179,7 +176,7 @@ def test_aware_datetimes_land_in_utc_when_the_pass_runs_on_the_senders_threads(c
         for i in range(12)
     ]
     records.append({"id": 12, "at": dt.datetime(9999, 12, 31, 23, 0, tzinfo=minus3), "naive": None})
-    hook().send_to_staging("customers", records, chunk_size=5)
+    fast_retry_hook().send_to_staging("customers", records, chunk_size=5)
     stored = {record["id"]: record for record in carol_sandbox.records("customers")}
     assert sorted(stored) == list(range(13))
     assert {stored[i]["at"] for i in range(12)} == {"2024-01-02T00:30:00Z"}
@@ -209,7 +206,7 @@ def test_a_retry_of_in_memory_records_skips_the_chunks_an_earlier_try_had_acknow
     fill must still match what a retry re-encodes, chunk by chunk."""
     minus3 = dt.timezone(dt.timedelta(hours=-3))
     records = [{"id": i, "at": dt.datetime(2024, 1, 1, i, tzinfo=minus3)} for i in range(23)]
-    h, store, batch_id = hook(), DictStateStore(), "resume-in-memory"
+    h, store, batch_id = fast_retry_hook(), DictStateStore(), "resume-in-memory"
 
     def send(data: list[dict]) -> tuple[IntakeStats, AckLedger]:
         ledger = AckLedger(store, batch_id, h.log)
@@ -238,14 +235,14 @@ def test_a_retry_of_in_memory_records_skips_the_chunks_an_earlier_try_had_acknow
 
 def test_source_arguments_are_checked_before_any_request(carol_sandbox):
     with pytest.raises(CarolConfigError, match="exactly one source"):
-        hook().send_to_staging("customers", rows(1), path="/tmp/x.parquet")
+        fast_retry_hook().send_to_staging("customers", rows(1), path="/tmp/x.parquet")
     with pytest.raises(CarolConfigError, match="sql_conn_id"):
-        hook().send_to_staging("customers", sql="select 1")
+        fast_retry_hook().send_to_staging("customers", sql="select 1")
     assert carol_sandbox.requests() == []
 
 
 def test_staging_batch_spans_stagings_with_one_summary(carol_sandbox):
-    with hook().staging_batch() as batch:
+    with fast_retry_hook().staging_batch() as batch:
         batch.send("customers", rows(300), chunk_size=100)
         batch.send("orders", [{"id": i, "customer": i % 7} for i in range(150)], chunk_size=100)
     record = only_batch(carol_sandbox)
@@ -255,7 +252,7 @@ def test_staging_batch_spans_stagings_with_one_summary(carol_sandbox):
 
 
 def test_staging_batch_sends_no_summary_when_the_block_fails(carol_sandbox):
-    with pytest.raises(RuntimeError, match="boom"), hook().staging_batch() as batch:
+    with pytest.raises(RuntimeError, match="boom"), fast_retry_hook().staging_batch() as batch:
         batch.send("customers", rows(100))
         raise RuntimeError("boom")
     assert stored_ids(carol_sandbox) == list(range(100))
@@ -263,21 +260,19 @@ def test_staging_batch_sends_no_summary_when_the_block_fails(carol_sandbox):
 
 
 def test_connector_get_or_create_is_idempotent(carol_sandbox):
-    first = hook().get_or_create_connector("erp", label="ERP", group_name="ERP")
-    second = hook().get_or_create_connector("erp")
+    first = fast_retry_hook().get_or_create_connector("erp", label="ERP", group_name="ERP")
+    second = fast_retry_hook().get_or_create_connector("erp")
     assert first == second
-    creates = [
-        r for r in carol_sandbox.requests() if r["method"] == "POST" and r["path"] == "/api/v1/connectors"
-    ]
+    creates = carol_sandbox.requests(method="POST", path="/api/v1/connectors")
     assert len(creates) == 1
-    hook().send_to_staging("customers", rows(5), connector_name="erp")
+    fast_retry_hook().send_to_staging("customers", rows(5), connector_name="erp")
     assert {row["connectorId"] for row in carol_sandbox.staging("customers")} == {first}
 
 
 def test_schema_is_created_then_updated_only_when_it_changes(carol_sandbox):
     from airflow_provider_carol.hooks.staging.schema import infer_properties, schema_payload
 
-    carol_hook = hook()
+    carol_hook = fast_retry_hook()
     payload = schema_payload("customers", infer_properties(rows(5)), ["id"])
     carol_hook.put_staging_schema("customers", payload)
     carol_hook.put_staging_schema("customers", payload)
@@ -298,7 +293,7 @@ def test_schema_is_created_then_updated_only_when_it_changes(carol_sandbox):
 
 
 def test_a_batch_plan_refuses_a_summary_when_a_slice_is_missing(carol_sandbox):
-    carol_hook = hook()
+    carol_hook = fast_retry_hook()
     plan = carol_hook.plan_batch([{"data": rows(250)}, {"data": rows(400, 250)}], chunk_size=100)
     assert [p["batch"]["first_sequence"] for p in plan.partitions] == [1, 4]
     first = carol_hook.send_to_staging(
@@ -317,7 +312,7 @@ def test_a_batch_plan_refuses_a_summary_when_a_slice_is_missing(carol_sandbox):
 
 
 def test_a_slice_whose_source_grew_is_refused_before_sending(carol_sandbox):
-    carol_hook = hook()
+    carol_hook = fast_retry_hook()
     plan = carol_hook.plan_batch([{"data": rows(100)}], chunk_size=50)
     with pytest.raises(CarolError, match="more records than the batch plan counted"):
         carol_hook.send_to_staging("customers", rows(150), batch=plan.partitions[0]["batch"])

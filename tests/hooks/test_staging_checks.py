@@ -11,12 +11,9 @@ import pytest
 from airflow_provider_carol.exceptions import CarolConfigError, CarolError, CarolSchemaDriftError
 from airflow_provider_carol.hooks.carol import CarolHook
 from airflow_provider_carol.hooks.staging import drift, schema
+from tests.hooks.hookutil import fast_retry_hook
 
 STAGING = "customers"
-
-
-def hook() -> CarolHook:
-    return CarolHook(retry_delay=0.01, retry_limit=3)
 
 
 def rows(n: int, start: int = 0) -> list[dict]:
@@ -39,7 +36,7 @@ def carol_properties(carol_hook: CarolHook) -> dict:
 @pytest.fixture
 def with_schema(carol_sandbox) -> CarolHook:
     """The staging has a schema in Carol: id integer, name string, address.city string, since string."""
-    carol_hook = hook()
+    carol_hook = fast_retry_hook()
     properties = {
         "id": {"type": "integer"},
         "name": {"type": "string"},
@@ -83,14 +80,16 @@ def test_dry_run_counts_match_the_real_send(with_schema, carol_sandbox):
 
 
 def test_dry_run_of_a_staging_without_schema_still_reports_the_inferred_schema(carol_sandbox):
-    summary = hook().send_to_staging(STAGING, rows(10), dry_run=True)
+    summary = fast_retry_hook().send_to_staging(STAGING, rows(10), dry_run=True)
     assert summary.schema["id"] == {"type": "integer"} and summary.schema_drift is None
     assert sent_requests(carol_sandbox) == []
 
 
 def test_dry_run_of_bad_values_fails_like_the_send(carol_sandbox):
     with pytest.raises(CarolConfigError, match="Row 1, field 'when'"):
-        hook().send_to_staging(STAGING, [{"id": 0, "when": 1}, {"id": 1, "when": object()}], dry_run=True)
+        fast_retry_hook().send_to_staging(
+            STAGING, [{"id": 0, "when": 1}, {"id": 1, "when": object()}], dry_run=True
+        )
     assert sent_requests(carol_sandbox) == []
 
 
@@ -191,7 +190,7 @@ def test_parquet_files_are_checked_on_their_metadata_for_every_file(with_schema,
 
 def test_bad_policy_is_refused_before_any_request(carol_sandbox):
     with pytest.raises(CarolConfigError, match=r"on_schema_drift must be None .* fail, warn, evolve"):
-        hook().send_to_staging(STAGING, rows(1), on_schema_drift="ignore")
+        fast_retry_hook().send_to_staging(STAGING, rows(1), on_schema_drift="ignore")
     assert carol_sandbox.requests() == []
 
 
@@ -212,7 +211,7 @@ def test_type_pairs_that_send_the_same_json_are_not_drift(carol, records, change
 
 
 def test_a_dry_run_cannot_join_a_batch_or_complete_a_planned_one(carol_sandbox, tmp_path):
-    carol_hook = hook()
+    carol_hook = fast_retry_hook()
     with (
         pytest.raises(CarolConfigError, match="a dry run sends nothing"),
         carol_hook.staging_batch() as batch,
@@ -230,4 +229,4 @@ def test_a_dry_run_cannot_join_a_batch_or_complete_a_planned_one(carol_sandbox, 
 
 def test_arrow_data_other_than_tables_gets_the_sources_clear_error(carol_sandbox):
     with pytest.raises(CarolConfigError, match="data must be a list of dicts"):
-        hook().send_to_staging(STAGING, pa.array([1, 2]))
+        fast_retry_hook().send_to_staging(STAGING, pa.array([1, 2]))

@@ -14,7 +14,7 @@ import pytest
 
 from airflow_provider_carol import compat
 from airflow_provider_carol.log import CarolRemoteLogIO
-from tests.dagutil import load_dag, run_dag
+from tests.dagutil import carol_lines, load_dag, run_dag
 
 pytestmark = [
     pytest.mark.dag,
@@ -32,10 +32,6 @@ WORK_LINES = [
 ]
 
 
-def carol_lines(sandbox, task_id):
-    return [(e["mdmLogLevel"], e["mdmLogMessage"]) for e in sandbox.task(task_id)["logs"]]
-
-
 def test_dag_test_task_lines_reach_the_carol_task_named_by_an_upstream(
     airflow_db, carol_sandbox, carol_remote_logging, caplog
 ):
@@ -43,7 +39,7 @@ def test_dag_test_task_lines_reach_the_carol_task_named_by_an_upstream(
     carol_task = carol_sandbox.create_task([{"status": "RUNNING", "after": 0}])
     compat._reported.clear()
 
-    dag_run, _ = run_dag(load_dag("test_log_bridge"), run_conf={"carol_task_id": carol_task})
+    dag_run, _ = run_dag(load_dag("dag_log_bridge"), run_conf={"carol_task_id": carol_task})
     assert carol_remote_logging.flush(10)
 
     assert dag_run.state == "success"
@@ -66,7 +62,7 @@ def test_dag_test_task_lines_reach_longtaskid_when_nothing_is_announced(
     carol_task = carol_sandbox.create_task([{"status": "RUNNING", "after": 0}])
     monkeypatch.setenv("LONGTASKID", carol_task)
 
-    dag_run, _ = run_dag(load_dag("test_log_bridge", dag_id="test_log_bridge_env"))
+    dag_run, _ = run_dag(load_dag("dag_log_bridge", dag_id="test_log_bridge_env"))
     assert carol_remote_logging.flush(10)
 
     assert dag_run.state == "success"
@@ -91,7 +87,7 @@ def test_a_carol_outage_during_logging_does_not_fail_the_task(
     collector = Collect(logging.WARNING)
     bridge.addHandler(collector)
     try:
-        dag_run, _ = run_dag(load_dag("test_log_bridge"), run_conf={"carol_task_id": carol_task})
+        dag_run, _ = run_dag(load_dag("dag_log_bridge"), run_conf={"carol_task_id": carol_task})
         carol_remote_logging.flush(10)
     finally:
         bridge.removeHandler(collector)
@@ -114,7 +110,7 @@ def test_supervised_task_subprocess_ships_from_the_supervisor(
     from airflow.utils.state import TaskInstanceState
 
     carol_task = carol_sandbox.create_task([{"status": "RUNNING", "after": 0}])
-    dag = load_dag("test_log_bridge")
+    dag = load_dag("dag_log_bridge")
     _, tis = run_dag(dag, run_conf={"carol_task_id": carol_task})  # creates the run and start's XCom
     carol_remote_logging.flush(10)
     before = len(carol_sandbox.task(carol_task)["logs"])
@@ -129,7 +125,7 @@ def test_supervised_task_subprocess_ships_from_the_supervisor(
     log_path = f"dag_id={ti.dag_id}/run_id={ti.run_id}/task_id={ti.task_id}/attempt={ti.try_number}.log"
 
     exit_code = supervise_task(ti=workload, bundle_info=BundleInfo(name="dags-folder", version=None),
-                               dag_rel_path="test_log_bridge.py", token="", log_path=log_path,
+                               dag_rel_path="dag_log_bridge.py", token="", log_path=log_path,
                                client=InProcessTestSupervisor._api_client(dag))
 
     assert exit_code == 0

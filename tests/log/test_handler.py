@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_carol.log import CarolLogHandler, carol_level
-from tests.dagutil import wait_until
+from tests.dagutil import carol_lines, wait_until
 
 LOGS_GLOB = "/api/v1/tasks/*/logs"
 
@@ -59,13 +59,9 @@ def app_logger(request: pytest.FixtureRequest) -> Iterator[logging.Logger]:
             handler.close()
 
 
-def carol_lines(sandbox: Any, task_id: str) -> list[tuple[str, str]]:
-    return [(e["mdmLogLevel"], e["mdmLogMessage"]) for e in sandbox.task(task_id)["logs"]]
-
-
 def log_posts(sandbox: Any, task_id: str) -> list[dict[str, Any]]:
     path = f"/api/v1/tasks/{task_id}/logs"
-    return [r for r in sandbox.requests() if r["method"] == "POST" and r["path"] == path]
+    return sandbox.requests(method="POST", path=path)
 
 
 def new_task(sandbox: Any) -> str:
@@ -147,7 +143,7 @@ def test_without_task_id_lines_are_printed_locally_and_nothing_is_sent(
 
     assert handler.task_id is None
     assert stream.getvalue().splitlines() == ["local one", "local two"]
-    assert not [r for r in carol_sandbox.requests() if r["path"].endswith("/logs")]
+    assert not carol_sandbox.requests(path="*/logs")
 
 
 def test_longtaskid_names_the_task_when_no_argument_is_given(carol_sandbox, app_logger, monkeypatch):

@@ -21,7 +21,7 @@ SQL = "SELECT id FROM `stg_erp_customers`"
 @pytest.mark.dag
 def test_dag_run_processes_the_query_deferred_and_returns_the_task_id(airflow_db, carol_sandbox):
     carol_sandbox.set_process_query_schedule(steps("COMPLETED", 0.5))
-    dag_run, tis = run_dag(load_dag("test_process_query"))
+    dag_run, tis = run_dag(load_dag("dag_process_query"))
     assert dag_run.state == "success"
     (call,) = carol_sandbox.process_queries()
     assert tis["process"].xcom_pull(task_ids="process") == call["task_id"]
@@ -32,7 +32,7 @@ def test_dag_run_processes_the_query_deferred_and_returns_the_task_id(airflow_db
 @pytest.mark.dag
 def test_dag_run_fails_with_carols_error_when_the_processing_fails(airflow_db, carol_sandbox):
     carol_sandbox.set_process_query_schedule(steps("FAILED", 0.3), error="Unrecognized name: updated")
-    dag_run, tis = run_dag(load_dag("test_process_query"))
+    dag_run, tis = run_dag(load_dag("dag_process_query"))
     assert dag_run.state == "failed" and tis["process"].state == "failed"
     (call,) = carol_sandbox.process_queries()
     assert carol_sandbox.task(call["task_id"])["mdmErrorMessage"] == "Unrecognized name: updated"
@@ -45,7 +45,7 @@ def test_a_retry_reconnects_to_the_processing_task_instead_of_processing_again(a
     carol_sandbox.add_fault(
         "/api/v1/tasks/*", method="GET", status=409, times=1, body={"errorMessage": "busy"}
     )
-    dag_run, tis = run_dag(load_dag("test_process_query", "test_process_query_retry"))
+    dag_run, tis = run_dag(load_dag("dag_process_query", "test_process_query_retry"))
     assert dag_run.state == "success" and tis["process"].try_number == 2
     calls = carol_sandbox.process_queries()
     # With a task state store (Airflow 3.3+) the retry reconnects; without one it processes again.

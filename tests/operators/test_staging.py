@@ -50,7 +50,7 @@ def partitions(tmp_path):
 
 
 def test_mapped_sends_share_one_gap_free_batch_and_one_exact_summary(airflow_db, carol_sandbox, partitions):
-    dag_run, tis = run_dag(load_dag("test_ingest_mapped_batch"), run_conf={"files": partitions})
+    dag_run, tis = run_dag(load_dag("dag_ingest_mapped_batch"), run_conf={"files": partitions})
     assert dag_run.state == "success", {key: ti.state for key, ti in tis.items()}
     assert {key for key in tis if key.startswith("send[")} == {"send[0]", "send[1]", "send[2]"}
     (batch,) = carol_sandbox.batches()
@@ -71,7 +71,7 @@ def test_sql_source_moves_an_erp_table(airflow_db, carol_sandbox, tmp_path, monk
         conn.execute("create table customers (id integer primary key, name text, balance real)")
         conn.executemany("insert into customers values (?, ?, ?)", [(i, f"c{i}", None) for i in range(1000)])
     monkeypatch.setenv("AIRFLOW_CONN_ERP_DB", json.dumps({"conn_type": "sqlite", "host": str(db)}))
-    dag_run, tis = run_dag(load_dag("test_ingest_sql"))
+    dag_run, tis = run_dag(load_dag("dag_ingest_sql"))
     assert dag_run.state == "success"
     result = tis["send_customers"].xcom_pull(task_ids="send_customers")
     assert (result["records"], result["requests"], result["summary_sent"]) == (1000, 3, True)
@@ -88,7 +88,7 @@ def test_a_retried_send_resumes_the_same_batch_and_duplicates_nothing(airflow_db
     # A refusal the hook does not retry and Airflow does (a 400 would fail the task at once; 409, like
     # every status pycarol resends intake on, is retried by the hook itself).
     carol_sandbox.add_fault(intake, method="POST", status=423, times=1, body={"errorMessage": "busy"})
-    dag_run, tis = run_dag(load_dag("test_ingest_retry"))
+    dag_run, tis = run_dag(load_dag("dag_ingest_retry"))
     assert dag_run.state == "success"
     assert tis["send"].try_number == 2
     (batch,) = carol_sandbox.batches()  # both attempts used the same batch id
@@ -112,7 +112,7 @@ def test_send_operator_builds_without_io_and_adds_the_asset_alias():
 def test_a_send_checks_itself_first_dry_run_refused_drift_then_evolve(airflow_db, carol_sandbox):
     uri = staging_asset_uri(carol_sandbox.tenant, carol_sandbox.connector_id, "customers")
     events_before = asset_event_uris().count(uri)
-    _, tis = run_dag(load_dag("test_ingest_checks"))
+    _, tis = run_dag(load_dag("dag_ingest_checks"))
     states = {key: ti.state for key, ti in tis.items()}
     assert states == {"schema": "success", "dry_run": "success", "drifted": "failed", "evolved": "success"}
     dry = tis["dry_run"].xcom_pull(task_ids="dry_run")

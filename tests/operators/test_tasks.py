@@ -106,7 +106,7 @@ def test_on_kill_cancels_unfinished_tasks_when_asked(carol_sandbox):
 
 @pytest.mark.dag
 def test_track_dag_reprocesses_then_succeeds_and_fails_on_exhausted_budget(airflow_db, carol_sandbox):
-    dag_run, tis = run_dag(load_dag("test_tasks_track"))
+    dag_run, tis = run_dag(load_dag("dag_tasks_track"))
     assert {t: ti.state for t, ti in tis.items()} == {
         "create": "success",
         "track_ok": "success",

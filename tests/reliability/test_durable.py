@@ -25,7 +25,7 @@ APP_KEY = "carol_app_process_task_id"
 
 
 def executes(sandbox) -> list[dict]:
-    return [r for r in sandbox.requests() if "/execute/" in r["path"] and r["method"] == "POST"]
+    return sandbox.requests(method="POST", path="*/execute/*")
 
 
 def started_task(dag_id: str, task_id: str, key: str):
@@ -67,7 +67,7 @@ def test_a_retry_reconnects_to_the_process_the_killed_try_started(
     earlier_outcome,
 ):
     conf = {"process": "long_process"}
-    child = start_first_try("test_durable_tasks", WHEN, conf, "test_durable_app")
+    child = start_first_try("dag_durable_tasks", WHEN, conf, "test_durable_app")
     carol_task = kill_when(
         child,
         pid_file,
@@ -86,7 +86,7 @@ def test_a_retry_reconnects_to_the_process_the_killed_try_started(
             carol_sandbox, lambda ids: next((t for t in ids if t != carol_task and ids.count(t) >= 2), None)
         )
 
-    dag = load_dag("test_durable_tasks", "test_durable_app")
+    dag = load_dag("dag_durable_tasks", "test_durable_app")
     dag_run, tis = run_dag(dag, logical_date=WHEN, run_after=WHEN, run_conf=conf)
     assert dag_run.state == "success", {t: ti.state for t, ti in tis.items()}
     result = tis["run"].xcom_pull(task_ids="run")
@@ -103,7 +103,7 @@ def test_a_retried_tracking_remembers_the_reprocess_budget_it_spent(
     flaky = carol_sandbox.create_task(RUNNING, reprocess_schedule=RUNNING)
     carol_sandbox.set_task_status(flaky, "FAILED", error="first run broke")
     conf = {"task_ids": [steady, flaky]}
-    child = start_first_try("test_durable_tasks", WHEN, conf, "test_durable_track")
+    child = start_first_try("dag_durable_tasks", WHEN, conf, "test_durable_track")
 
     def reprocessed_and_saved() -> object:
         saved = started_task("test_durable_track", "track", "carol_track_tasks")
@@ -119,7 +119,7 @@ def test_a_retried_tracking_remembers_the_reprocess_budget_it_spent(
     hand_to_retry(monkeypatch, tmp_path, {"carol_track_tasks": saved})
     pid_file.unlink()
 
-    dag = load_dag("test_durable_tasks", "test_durable_track")
+    dag = load_dag("dag_durable_tasks", "test_durable_track")
     dag_run, tis = run_dag(dag, logical_date=WHEN, run_after=WHEN, run_conf=conf)
     assert dag_run.state == "failed"  # the flaky task is out of budget
     assert carol_sandbox.task(flaky)["reprocess_count"] == 1  # spent once, by the killed try
@@ -127,7 +127,7 @@ def test_a_retried_tracking_remembers_the_reprocess_budget_it_spent(
 
 
 def test_execution_timeout_cancels_the_carol_task_running_or_deferred(airflow_db, carol_sandbox, capfd):
-    dag_run, tis = run_dag(load_dag("test_durable_tasks", "test_durable_timeouts"))
+    dag_run, tis = run_dag(load_dag("dag_durable_tasks", "test_durable_timeouts"))
     output = "".join(capfd.readouterr())
     assert dag_run.state == "failed"
     for name in ("running", "deferred"):

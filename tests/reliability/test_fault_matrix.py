@@ -11,7 +11,6 @@ renewed; a revoked API key fails at once, without spending Airflow retries.
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import threading
 import time
@@ -43,7 +42,7 @@ TRANSIENT = {
 # token mode with a refresh_token extra: every issued access token is expired server-side before the run.
 FAULTS = [*TRANSIENT, "token-expired (token mode)", "key-revoked"]
 READ_TIMEOUT = 1  # the connection's `timeout` extra in the read-timeout cells
-MATRIX_DAGS = "test_reliability_matrix"
+MATRIX_DAGS = "dag_reliability_matrix"
 
 
 @dataclass
@@ -65,9 +64,7 @@ class Row:
 def processed(sandbox: Any, method: str, glob: str) -> int:
     """How many matching requests the sandbox really processed (answered 2xx, or processed then dropped)."""
     count = 0
-    for entry in sandbox.requests():
-        if entry["method"] != method or not fnmatch.fnmatchcase(entry["path"], glob):
-            continue
+    for entry in sandbox.requests(method=method, path=glob):
         answered = entry["fault"] in (None, "latency") and entry["status"] and entry["status"] < 400
         count += bool(answered or entry["fault"] == "drop_after")
     return count
@@ -89,7 +86,7 @@ def large_file(sandbox: Any, tmp: Any) -> dict:
     """NDJSON of hard-to-compress records (random hex) for the large-chunk send."""
     import random
 
-    from tests.dags.test_reliability_matrix import LARGE_RECORDS
+    from tests.dags.dag_reliability_matrix import LARGE_RECORDS
 
     rng, path = random.Random(5), tmp / "large.jsonl"
     with path.open("w") as handle:
@@ -124,7 +121,7 @@ def check_task_untouched(sandbox, conf, result, state):
 
 
 def check_staging(sandbox, conf, result, state, staging="matrix"):
-    from tests.dags import test_reliability_matrix as dags
+    from tests.dags import dag_reliability_matrix as dags
 
     large = staging == "matrix_large"
     records = [{"id": i} for i in range(dags.LARGE_RECORDS)] if large else dags.RECORDS
@@ -318,7 +315,7 @@ def arm(sandbox: Any, row: Row, conf: dict, fault: str) -> threading.Thread | No
     def arm_later() -> None:
         deadline = time.monotonic() + 120  # bounds a hung run only; arming waits for the request count
         while time.monotonic() < deadline:
-            seen = [e for e in sandbox.requests() if e["method"] == row.method and e["path"] == glob]
+            seen = sandbox.requests(method=row.method, path=glob)
             if len(seen) >= row.arm_after:
                 sandbox.add_fault(glob, **spec)
                 return
@@ -355,7 +352,7 @@ def finish_after_fault(
 def injected(sandbox: Any, row: Row, fault: str) -> int:
     """Faults that hit a request: 401s for token/key cells, else how much of the queued fault was used."""
     if fault in ("token-expired (token mode)", "key-revoked"):
-        return sum(1 for e in sandbox.requests() if e["status"] == 401)
+        return len(sandbox.requests(status=401))
     return row.times - sum(pending["times"] for pending in sandbox.faults())
 
 

@@ -23,7 +23,7 @@ from tests.reliability.ledger import LEDGER
 pytestmark = pytest.mark.dag
 
 RECORDS = 200_000
-CHUNK = 5_000  # tests/dags/test_reliability_resume.py
+CHUNK = 5_000  # tests/dags/dag_reliability_resume.py
 KILL_AFTER_ACKS = 10  # of 40 chunks: 25%
 
 
@@ -65,7 +65,7 @@ def test_send_killed_at_a_quarter_then_retried_stores_every_record_once(
     when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
     conf = {"path": str(source)}
 
-    child = start_first_try("test_reliability_resume", when, conf)
+    child = start_first_try("dag_reliability_resume", when, conf)
     acked = kill_when(
         child,
         pid_file,
@@ -86,7 +86,7 @@ def test_send_killed_at_a_quarter_then_retried_stores_every_record_once(
     carol_sandbox._admin("DELETE", "faults")
     boundary = len(carol_sandbox.requests())  # what follows is the retry's
     pid_file.unlink()
-    dag = load_dag("test_reliability_resume")
+    dag = load_dag("dag_reliability_resume")
     dag_run, tis = run_dag(dag, logical_date=when, run_after=when, run_conf=conf)
     assert dag_run.state == "success", {t: ti.state for t, ti in tis.items()}
 

@@ -102,6 +102,36 @@ def test_request_log_records_carol_calls_with_status_but_not_admin_calls(api, ca
     assert not any(e["path"].startswith("/__sandbox/") for e in log)
 
 
+def test_request_log_filters_narrow_by_method_path_glob_and_status(api, carol_sandbox):
+    carol_sandbox.add_fault("/api/v1/connectors", status=500)
+    api.get(f"{carol_sandbox.url}/api/v1/connectors", timeout=10)
+    api.get(f"{carol_sandbox.url}/api/v1/connectors/name/none", timeout=10)
+    _chunk(api, carol_sandbox, 1)
+
+    def calls(**filters):
+        return [(e["method"], e["path"], e["status"]) for e in carol_sandbox.requests(**filters)]
+
+    assert calls() == [
+        ("POST", "/api/v5/oauth2/token", 200),  # the api fixture's login
+        ("GET", "/api/v1/connectors", 500),
+        ("GET", "/api/v1/connectors/name/none", 404),
+        ("POST", "/api/v2/staging/intake/stg", 200),
+    ]
+    assert calls(method="post") == [
+        ("POST", "/api/v5/oauth2/token", 200),
+        ("POST", "/api/v2/staging/intake/stg", 200),
+    ]
+    assert calls(path="/api/v1/connectors") == [("GET", "/api/v1/connectors", 500)]  # no wildcard: exact
+    assert calls(path="/api/v1/connectors*") == [
+        ("GET", "/api/v1/connectors", 500),
+        ("GET", "/api/v1/connectors/name/none", 404),
+    ]
+    assert calls(path="*/none") == [("GET", "/api/v1/connectors/name/none", 404)]
+    assert calls(path="*/intake/*", method="GET") == []
+    assert calls(status=404) == [("GET", "/api/v1/connectors/name/none", 404)]
+    assert calls(method="GET", path="*connectors*", status=500) == [("GET", "/api/v1/connectors", 500)]
+
+
 def test_invalid_fault_specs_are_rejected(carol_sandbox):
     for spec in (
         {"path": "no-slash", "status": 500},

@@ -127,5 +127,5 @@ def test_pycarol_saw_no_unexpected_errors(probe_result):
         ("GET", "/api/v1/tenants/current", 400),  # the org-level client: no current tenant (ignored)
     }
     assert set(errors) <= expected, errors
-    intake = [e for e in sandbox.requests() if e["path"] == "/api/v2/staging/intake/probe_customers"]
+    intake = sandbox.requests(path="/api/v2/staging/intake/probe_customers")
     assert all(e["query"].startswith("returnData=false&connectorId=") for e in intake)

@@ -54,7 +54,7 @@ def carol_paths(sandbox) -> list[str]:
 
 
 def intake_requests(sandbox) -> list[dict]:
-    return [e for e in sandbox.requests() if e["path"].startswith(INTAKE)]
+    return sandbox.requests(path=f"{INTAKE}*")
 
 
 @pytest.mark.parametrize("name", HOSTILE_NAMES)

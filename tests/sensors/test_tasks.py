@@ -1,7 +1,7 @@
 """CarolTaskSensor: defers without holding a worker slot, pokes, fails with Carol's error and log tail.
 
 Unit-level tests call ``execute``/``execute_complete`` with a minimal TI double (only ``xcom_push``);
-the DAG-level tests run ``tests/dags/test_tasks_sensor.py`` with ``dag.test()`` against the sandbox.
+the DAG-level tests run ``tests/dags/dag_tasks_sensor.py`` with ``dag.test()`` against the sandbox.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def test_sensor_checks_once_then_defers_with_the_link_already_set(carol_sandbox)
     assert ctx["ti"].pushed[LINK_KEY].endswith(f"/{carol_sandbox.tenant}/carol-ui/tasks/{task_id}")
     # The worker has returned (no slot held) while the Carol task still runs.
     assert carol_sandbox.task(task_id)["mdmTaskStatus"] == "RUNNING"
-    gets = [r for r in carol_sandbox.requests() if r["path"] == f"/api/v1/tasks/{task_id}"]
+    gets = carol_sandbox.requests(path=f"/api/v1/tasks/{task_id}")
     assert len(gets) == 1
 
 
@@ -185,7 +185,7 @@ def record_worker_runs(monkeypatch, carol_sandbox):
 
 @pytest.mark.dag
 def test_sensor_dag_outcomes_in_deferred_and_poke_modes(airflow_db, carol_sandbox, record_worker_runs):
-    dag_run, tis = run_dag(load_dag("test_tasks_sensor"))
+    dag_run, tis = run_dag(load_dag("dag_tasks_sensor"))
     states = {task_id: ti.state for task_id, ti in tis.items()}
     assert states == {
         "create_completed": "success",

@@ -26,7 +26,7 @@ TOKEN_PATH = "/api/v5/oauth2/token"
 
 
 def token_requests(sandbox) -> list[dict]:
-    return [r for r in sandbox.requests() if r["path"] == TOKEN_PATH]
+    return sandbox.requests(path=TOKEN_PATH)
 
 
 def polled_since(sandbox, task_ids: list[str], since: int, status: int = 200) -> set[str]:
@@ -152,9 +152,7 @@ async def test_event_triggers_share_the_session_with_task_triggers(carol_sandbox
     watching = asyncio.ensure_future(watcher.__anext__())
     waiting = asyncio.gather(*(first_event(CarolTaskTrigger(t, poll_interval=0.2)) for t in task_ids))
     await await_until(lambda: polled_since(carol_sandbox, task_ids, 0) == set(task_ids), "a poll of each")
-    await await_until(
-        lambda: any(r["path"] == "/api/v1/queries/filter" for r in carol_sandbox.requests()), "a watcher poll"
-    )
+    await await_until(lambda: bool(carol_sandbox.requests(path="/api/v1/queries/filter")), "a watcher poll")
     assert len(sessions.open_sessions()) == 1 and len(token_requests(carol_sandbox)) == 1
     for task_id in task_ids:
         carol_sandbox.finish_task(task_id)

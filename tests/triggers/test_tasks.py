@@ -33,7 +33,7 @@ RUNNING_LONG = [{"status": "RUNNING", "after": 0}]  # until the test sets anothe
 
 
 def polls_of(sandbox, task_id: str) -> list[dict]:
-    return [r for r in sandbox.requests() if r["path"] == f"/api/v1/tasks/{task_id}" and r["method"] == "GET"]
+    return sandbox.requests(method="GET", path=f"/api/v1/tasks/{task_id}")
 
 
 def rebuilt(trigger):
@@ -128,7 +128,7 @@ async def test_polling_survives_dropped_connections_and_5xx(carol_sandbox):
     carol_sandbox.add_fault(path, method="GET", status=502, times=2, retry_after=0)
     [event] = await events(CarolTaskTrigger(task_id, poll_interval=0.2))
     assert event.payload["status"] == "COMPLETED"
-    faults = [r["fault"] for r in carol_sandbox.requests() if r["path"] == path]
+    faults = [r["fault"] for r in carol_sandbox.requests(path=path)]
     assert (
         faults.count("drop_before") == 2 and faults.count("drop_after") == 2 and faults.count("status") == 2
     )

@@ -12,7 +12,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,17 +20,12 @@ from pathlib import Path
 
 import requests
 
+from tests.dagutil import free_port
+
 ADMIN = "admin"
 # conftest.py points these at the pytest session's Airflow home; the api-server gets its own.
 _DROPPED_PREFIXES = ("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_")
 _DROPPED = {"AIRFLOW_HOME", "PYTHONDONTWRITEBYTECODE"}
-
-
-def free_port() -> int:
-    """A TCP port that was free on 127.0.0.1 a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def airflow_env(home: Path, port: int, password_file: Path) -> dict[str, str]:
