@@ -27,7 +27,7 @@ export UV_PYTHON_DOWNLOADS=never
 
 # Lineage: the parts that depend on the Airflow line (the provider runs without OpenLineage, object-store
 # names, facets); the full lineage DAG (every operator's datasets) runs on 3.3 only: it costs minutes.
-TESTS=(tests/hooks tests/operators tests/sensors tests/triggers tests/example_dags tests/dags
+TESTS=(tests/hooks tests/operators tests/sensors tests/triggers tests/example_dags
        tests/log tests/test_compat.py tests/test_provider_info.py tests/test_dist.py
        tests/test_lineage.py::test_operators_import_and_build_without_the_openlineage_provider
        tests/test_lineage.py::test_a_send_dag_runs_unchanged_without_the_openlineage_provider
