@@ -124,7 +124,7 @@ class _CarolTrigger(BaseTrigger):
         async with self.hook() as hook:
             await asyncio.wait_for(
                 hook.cancel_tasks(task_ids, "the deferred Airflow task was killed", self.log),
-                ON_KILL_TIMEOUT * len(task_ids),
+                ON_KILL_TIMEOUT * max(1, len(task_ids)),
             )
 
 
