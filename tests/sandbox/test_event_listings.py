@@ -18,8 +18,7 @@ def test_task_query_filters_sorts_newest_first_and_pages(api, carol_sandbox):
     running = [{"status": "RUNNING", "after": 0}]
     ids = [carol_sandbox.create_task(running, name="q", app_name="app1") for _ in range(3)]
     carol_sandbox.create_task(running, name="q", app_name="app1")  # stays RUNNING
-    for task_id in ids:
-        carol_sandbox.finish_task(task_id)
+    ended = [carol_sandbox.finish_task(task_id) for task_id in ids]
     body = query(("mdmTaskStatus", ["COMPLETED"]), ("mdmData.carolAppName", ["app1"]))
     first = api.post(f"{carol_sandbox.url}{TASK_QUERY}", params=DESC, json=body, timeout=10).json()
     second = api.post(
@@ -27,7 +26,10 @@ def test_task_query_filters_sorts_newest_first_and_pages(api, carol_sandbox):
     ).json()
     assert (first["totalHits"], first["count"], second["count"]) == (3, 2, 1)
     found = [hit["mdmId"] for hit in first["hits"] + second["hits"]]
-    assert found == ids[::-1]
+    # Newest first by mdmLastUpdated (milliseconds), ties by id: two tasks ended within the same
+    # millisecond come in id order, not in the order the test ended them.
+    newest_first = sorted(ended, key=lambda t: (t["mdmLastUpdated"], t["mdmId"]), reverse=True)
+    assert found == [t["mdmId"] for t in newest_first]
     hit = first["hits"][0]
     assert (hit["mdmTaskType"], hit["mdmData"], hit["mdmTaskName"]) == (
         "SANDBOX_TASK",
