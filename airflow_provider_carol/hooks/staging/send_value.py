@@ -96,4 +96,4 @@ class StagingSend:
 
 
 #: Every option's name (the fields but the staging and the in-memory data), in declaration order.
-OPTIONS = tuple(f.name for f in dataclasses.fields(StagingSend))[2:]
+OPTIONS = tuple(f.name for f in dataclasses.fields(StagingSend) if f.name not in ("staging_name", "data"))
